@@ -1,0 +1,104 @@
+/*
+ * driver.h - the storage driver interface (a vtable, like SQLite's VFS).
+ *
+ * A driver stores opaque byte objects under keys built by storage/paths.c
+ * (relative, '/'-separated, validated: never "..", never absolute). It knows
+ * nothing of digests, repositories or HTTP. Drivers: driver_fs (files under a
+ * root directory), driver_mem (memory, for tests), driver_faulty (wraps
+ * another driver and fails its Nth operation, for tests). An object-store
+ * driver implements the same table.
+ *
+ * Writers stream: open (optionally appending to what an earlier writer
+ * left), append any number of times, then exactly one of commit (durable,
+ * atomically published under the destination key), close (keep the staged
+ * bytes for a later writer) or cancel (discard). All three free the writer.
+ *
+ * All functions return 0 or a negative BERR_* code (BERR_NOT_FOUND for a
+ * missing key, BERR_IO otherwise) with a message.
+ */
+#ifndef BERTH_DRIVER_H
+#define BERTH_DRIVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct driver;
+struct driver_writer;
+
+struct driver_stat {
+    int64_t size;
+    int64_t mtime; /* seconds since the epoch */
+};
+
+/* Called by walk for every object under a prefix; return non-zero to stop
+ * (that value is returned by walk). */
+typedef int (*driver_walk_fn)(void *ctx, const char *key, const struct driver_stat *st);
+
+struct driver_ops {
+    const char *name;
+    int (*stat)(struct driver *d, const char *key, struct driver_stat *out);
+    /* Open for reading: *fd_out is a readable, seekable file descriptor the
+     * caller owns (closes), positioned at 0; *size_out its size. */
+    int (*open_read)(struct driver *d, const char *key, int *fd_out, int64_t *size_out);
+    /* Open a writer on `key`; with append != 0 keep existing bytes (the writer
+     * starts at their end), else truncate. Parent "directories" are created. */
+    int (*writer_open)(struct driver *d, const char *key, int append, struct driver_writer **out);
+    int (*writer_append)(struct driver_writer *w, const void *data, size_t len);
+    /* Bytes in the object so far (existing + appended). */
+    int64_t (*writer_size)(const struct driver_writer *w);
+    /* Make the bytes durable (fsync), atomically move them to dest_key
+     * (replacing it), make the move durable (fsync the directory). Frees w,
+     * also on failure (then the staged bytes are removed). */
+    int (*writer_commit)(struct driver_writer *w, const char *dest_key);
+    /* Stop writing, keep the staged object for a later append. Frees w. */
+    int (*writer_close)(struct driver_writer *w);
+    /* Stop writing and remove the staged object. Frees w. Never fails. */
+    void (*writer_cancel)(struct driver_writer *w);
+    /* Atomically rename from -> to (replacing `to`), durable on return. */
+    int (*move)(struct driver *d, const char *from, const char *to);
+    /* Remove one object. BERR_NOT_FOUND when absent. */
+    int (*remove)(struct driver *d, const char *key);
+    /* Visit every object whose key starts with prefix (a "directory", e.g.
+     * "blobs/sha256/"), in no particular order. */
+    int (*walk)(struct driver *d, const char *prefix, driver_walk_fn fn, void *ctx);
+    void (*free)(struct driver *d);
+};
+
+/* Every driver struct starts with this. */
+struct driver {
+    const struct driver_ops *ops;
+};
+
+/* Thin dispatchers, so callers write driver_stat(d, ...) */
+int driver_stat(struct driver *d, const char *key, struct driver_stat *out);
+int driver_open_read(struct driver *d, const char *key, int *fd_out, int64_t *size_out);
+int driver_writer_open(struct driver *d, const char *key, int append, struct driver_writer **out);
+int driver_writer_append(struct driver_writer *w, const void *data, size_t len);
+int64_t driver_writer_size(const struct driver_writer *w);
+int driver_writer_commit(struct driver_writer *w, const char *dest_key);
+int driver_writer_close(struct driver_writer *w);
+void driver_writer_cancel(struct driver_writer *w);
+int driver_move(struct driver *d, const char *from, const char *to);
+int driver_remove(struct driver *d, const char *key);
+int driver_walk(struct driver *d, const char *prefix, driver_walk_fn fn, void *ctx);
+/* Accepts NULL. */
+void driver_free(struct driver *d);
+
+/* Writers remember their driver: every driver_writer struct starts with this. */
+struct driver_writer {
+    struct driver *driver;
+};
+
+/* Constructors. */
+/* Files under `root` (created if missing). */
+int driver_fs_new(struct driver **out, const char *root);
+/* In memory (objects served through memfd for open_read). */
+int driver_mem_new(struct driver **out);
+/* Wraps `inner` (takes ownership): operation number `fail_at` (1-based,
+ * counting every call through the vtable including writer calls) and every
+ * one after it when `sticky`, fails with BERR_IO. fail_at 0 = never. */
+int driver_faulty_new(struct driver **out, struct driver *inner, int fail_at, int sticky);
+/* Number of operations the faulty driver has seen. */
+int driver_faulty_count(const struct driver *d);
+
+#endif
