@@ -16,7 +16,7 @@
 #include "image/digest.h"
 
 #define REF_NAME_MAX 255
-#define REF_TAG_MAX 128
+#define REF_TAG_MAX  128
 
 /* 1 when s[0..len) is a valid repository name, else 0. */
 int ref_name_valid(const char *s, size_t len);

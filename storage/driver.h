@@ -95,8 +95,12 @@ int driver_fs_new(struct driver **out, const char *root);
 /* In memory (objects served through memfd for open_read). */
 int driver_mem_new(struct driver **out);
 /* Wraps `inner` (takes ownership): operation number `fail_at` (1-based,
- * counting every call through the vtable including writer calls) and every
- * one after it when `sticky`, fails with BERR_IO. fail_at 0 = never. */
+ * counting every call through the vtable including writer calls, except
+ * writer_size and writer_cancel, which cannot fail) and every one after it
+ * when `sticky`, fails with BERR_IO. fail_at 0 = never. An injected failure
+ * leaves the inner store as the real failure would: a failed append writes
+ * nothing, a failed commit cancels (staged bytes removed, nothing
+ * published). */
 int driver_faulty_new(struct driver **out, struct driver *inner, int fail_at, int sticky);
 /* Number of operations the faulty driver has seen. */
 int driver_faulty_count(const struct driver *d);

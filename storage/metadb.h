@@ -40,11 +40,14 @@ int meta_blob_exists(struct metadb *db, const struct digest *d, int64_t *size_ou
 /* Remove the link repo->d. BERR_BLOB_UNKNOWN when not linked. */
 int meta_blob_unlink(struct metadb *db, const char *repo, const struct digest *d);
 
-/* Predicate for "may the caller read repository `repo`" (NULL = yes). */
+/* Predicate for "may the caller read repository `repo`" (NULL = yes): nonzero
+ * accepts. It runs while metadb holds a read statement open on this thread:
+ * it must not call metadb functions. */
 typedef int (*meta_repo_filter)(void *ctx, const char *repo);
 /* Cross-repository mount: link d into `repo` when it is linked in `from`, or
  * (from == NULL) in any repository accepted by `filter`. On success *size_out
- * is set. BERR_BLOB_UNKNOWN when not reachable. */
+ * is set. BERR_BLOB_UNKNOWN when not reachable. The filter also applies to
+ * `from` when both are given. Mounting a blob already linked into repo succeeds. */
 int meta_blob_mount(struct metadb *db, const char *repo, const struct digest *d,
                     const char *from, meta_repo_filter filter, void *filter_ctx,
                     int64_t *size_out);
@@ -100,13 +103,13 @@ struct meta_list {
 void meta_list_release(struct meta_list *l);
 /* Tags of repo in lexical (byte) order, after `last` (NULL = from the
  * start), at most n (n < 0: all). BERR_NAME_UNKNOWN when the repository has
- * never been created. */
+ * never been created. n == 0 returns an empty list with more == 0. */
 int meta_tags_list(struct metadb *db, const char *repo, const char *last, long n,
                    struct meta_list *out);
 /* Repositories in lexical order, filtered (filter may be NULL), paginated as above. */
 int meta_catalog(struct metadb *db, const char *last, long n, meta_repo_filter filter,
                  void *filter_ctx, struct meta_list *out);
-/* 1 when the repository exists, 0 when not. */
+/* 1 when the repository exists, 0 when not, or a negative BERR_DB. */
 int meta_repo_exists(struct metadb *db, const char *repo);
 
 /* ---- referrers -------------------------------------------------------- */
@@ -126,15 +129,18 @@ void meta_referrers_free(struct meta_referrer *r, size_t n);
 
 /* ---- upload sessions -------------------------------------------------- */
 
+/* New session `id` for repo (the repository is not created). BERR_EXISTS when
+ * the id is taken. */
 int meta_upload_create(struct metadb *db, const char *id, const char *repo, int64_t now);
 /* BERR_UPLOAD_UNKNOWN when there is no session `id` for `repo`. */
 int meta_upload_get(struct metadb *db, const char *id, const char *repo, int64_t *started_out);
-/* Mark activity (for expiry). */
+/* Mark activity (for expiry). BERR_UPLOAD_UNKNOWN when there is no session. */
 int meta_upload_touch(struct metadb *db, const char *id, int64_t now);
+/* BERR_UPLOAD_UNKNOWN when there is no session. */
 int meta_upload_delete(struct metadb *db, const char *id);
-/* Ids of sessions idle since before `before`. */
+/* Ids of sessions idle since before `before` (last touched < before), oldest first. */
 int meta_upload_expired(struct metadb *db, int64_t before, struct meta_list *out);
-/* 1 when a session row exists for id (any repository). */
+/* 1 when a session row exists for id (any repository), 0 when not, or BERR_DB. */
 int meta_upload_exists(struct metadb *db, const char *id);
 
 #endif

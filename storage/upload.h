@@ -48,7 +48,8 @@ int64_t upload_offset(const struct upload *u);
 /* The session id ("" for ephemeral sessions). */
 const char *upload_id(const struct upload *u);
 
-/* Release the session after a chunk: bytes stay staged. Frees u. */
+/* Release the session after a chunk: bytes stay staged. Frees u. For an
+ * ephemeral session (nothing can resume it) this is upload_abandon. */
 int upload_close(struct upload *u);
 /* Complete: verify the digest (and size when expect_size >= 0), publish the
  * blob, link it into the repository, end the session. Frees u.

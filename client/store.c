@@ -1,0 +1,201 @@
+/*
+ * store.c - the local content store (see store.h).
+ *
+ * Blobs and tags are the OCI layout's business (image/layout.c); this file
+ * adds what only the client needs around it. Names of files under sources/
+ * and uploads/ are digests of the host or of (host, repo, digest), never the
+ * names themselves, so no registry-supplied string becomes a path.
+ */
+#include "client/store.h"
+
+#include "image/base/err.h"
+#include "image/base/log.h"
+#include "image/base/xalloc.h"
+#include "image/layout.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define STORE_MANIFEST_MAX (4u << 20)
+
+static int mkdir_p(const char *path, mode_t mode)
+{
+    char *p = xstrdup(path);
+    int rc = 0;
+    for (char *c = p + 1;; c++) {
+        if (*c != '/' && *c != '\0')
+            continue;
+        char saved = *c;
+        *c = '\0';
+        if (mkdir(p, mode) < 0 && errno != EEXIST) {
+            rc = berr_set(BERR_IO, "cannot create '%s': %s", p, strerror(errno));
+            break;
+        }
+        *c = saved;
+        if (saved == '\0')
+            break;
+    }
+    free(p);
+    return rc;
+}
+
+int store_open(struct store **out, const char *home)
+{
+    struct store *s = xcalloc(1, sizeof(*s));
+    s->home = xstrdup(home);
+    s->lock_fd = -1;
+    static const char *subs[] = {"sources", "uploads", "rootfs", "containers"};
+    int rc = mkdir_p(home, 0700);
+    for (size_t i = 0; rc == 0 && i < sizeof(subs) / sizeof(subs[0]); i++) {
+        char *p = store_path(s, subs[i]);
+        rc = mkdir_p(p, 0700);
+        free(p);
+    }
+    if (rc == 0) {
+        char *p = store_path(s, "store");
+        rc = layout_create(&s->layout, p);
+        free(p);
+    }
+    if (rc < 0) {
+        store_free(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+void store_free(struct store *s)
+{
+    if (!s)
+        return;
+    layout_free(s->layout);
+    if (s->lock_fd >= 0)
+        close(s->lock_fd);
+    free(s->home);
+    free(s);
+}
+
+char *store_path(const struct store *s, const char *sub)
+{
+    return xasprintf("%s/%s", s->home, sub);
+}
+
+int store_lock(struct store *s, int exclusive)
+{
+    if (s->lock_fd < 0) {
+        char *p = store_path(s, "lock");
+        s->lock_fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        free(p);
+        if (s->lock_fd < 0)
+            return berr_set(BERR_IO, "cannot open the store lock: %s", strerror(errno));
+    }
+    while (flock(s->lock_fd, exclusive ? LOCK_EX : LOCK_SH) < 0) {
+        if (errno != EINTR)
+            return berr_set(BERR_IO, "cannot lock the store: %s", strerror(errno));
+    }
+    return 0;
+}
+
+int store_resolve(struct descriptor *out, struct store *s, const char *name)
+{
+    int rc = layout_resolve(out, s->layout, name);
+    if (rc == BERR_MANIFEST_UNKNOWN)
+        berr_set(rc, "no local image '%s' (berth pull %s)", name, name);
+    return rc;
+}
+
+int store_tag(struct store *s, const char *name, const struct descriptor *desc)
+{
+    return layout_tag_set(s->layout, name, desc);
+}
+
+int store_untag(struct store *s, const char *name)
+{
+    int rc = layout_tag_remove(s->layout, name);
+    if (rc == BERR_MANIFEST_UNKNOWN)
+        berr_set(rc, "no local image '%s'", name);
+    return rc;
+}
+
+int store_manifest(struct manifest **out, char **bytes_out, size_t *len_out, struct store *s,
+                   const struct descriptor *desc)
+{
+    char *data = NULL;
+    size_t len = 0;
+    int rc = layout_blob_read(&data, &len, s->layout, &desc->digest, STORE_MANIFEST_MAX);
+    if (rc < 0)
+        return rc;
+    rc = manifest_parse(out, data, len, desc->media_type);
+    if (rc == 0 && bytes_out) {
+        *bytes_out = data;
+        if (len_out)
+            *len_out = len;
+        data = NULL;
+    }
+    free(data);
+    return rc;
+}
+
+static char *sources_file(struct store *s, const char *host)
+{
+    struct digest d;
+    digest_of(&d, DIGEST_SHA256, host, strlen(host));
+    return xasprintf("%s/sources/%.32s", s->home, d.hex);
+}
+
+void store_note_source(struct store *s, const char *host, const char *repo,
+                       const struct digest *dg)
+{
+    char *path = sources_file(s, host);
+    char *line = xasprintf("%s %s\n", dg->str, repo);
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+        /* one write with O_APPEND: lines of concurrent writers never mix */
+        if (write(fd, line, strlen(line)) < 0)
+            log_debug("cannot note blob source: %s", strerror(errno));
+        close(fd);
+    }
+    free(line);
+    free(path);
+}
+
+char *store_find_source(struct store *s, const char *host, const char *not_repo,
+                        const struct digest *dg)
+{
+    char *path = sources_file(s, host);
+    FILE *f = fopen(path, "re");
+    free(path);
+    if (!f)
+        return NULL;
+    char line[1024];
+    char *found = NULL;
+    size_t dlen = strlen(dg->str);
+    while (fgets(line, sizeof(line), f)) {
+        line[strcspn(line, "\n")] = '\0';
+        if (strncmp(line, dg->str, dlen) != 0 || line[dlen] != ' ')
+            continue;
+        const char *repo = line + dlen + 1;
+        if (strcmp(repo, not_repo) == 0)
+            continue;
+        free(found);
+        found = xstrdup(repo); /* the most recent wins */
+    }
+    fclose(f);
+    return found;
+}
+
+char *store_upload_state_path(struct store *s, const char *host, const char *repo,
+                              const struct digest *dg)
+{
+    char *key = xasprintf("%s/%s@%s", host, repo, dg->str);
+    struct digest d;
+    digest_of(&d, DIGEST_SHA256, key, strlen(key));
+    free(key);
+    return xasprintf("%s/uploads/%.32s", s->home, d.hex);
+}

@@ -1,0 +1,90 @@
+/*
+ * options.c - THE options table. A module adds rows here, never parsing code.
+ *
+ * Rows are walked by config/loader.c (defaults, file, env, argv, bounds),
+ * by --help, --print-config and docs/config.md. Keep rows grouped by module
+ * and the help text short, lowercase, one line.
+ */
+#include "config/config.h"
+
+#include <stddef.h>
+
+#define OFF(field) offsetof(struct config, field)
+#define DAY (24 * 3600LL)
+
+const struct option_def config_options[] = {
+    /* server */
+    {"listen", "BERTH_LISTEN", OPT_STRING, OFF(listen), "localhost:5000", 0, 0,
+     "addresses to serve, comma-separated host:port; localhost = 127.0.0.1 and ::1"},
+    {"data", "BERTH_DATA", OPT_STRING, OFF(data_dir), "", 0, 0,
+     "data directory (default /var/lib/berth for root, else ~/.local/share/berth)"},
+    {"threads", "BERTH_THREADS", OPT_INT, OFF(threads), "4", 1, 256, "http worker threads"},
+    {"max-connections", "BERTH_MAX_CONNECTIONS", OPT_INT, OFF(max_connections), "1024", 1, 65536,
+     "concurrent client connections"},
+    {"max-manifest", "BERTH_MAX_MANIFEST", OPT_SIZE, OFF(max_manifest), "4MiB", 4096,
+     64LL << 20, "largest manifest accepted (413 above)"},
+    {"shutdown-timeout", "BERTH_SHUTDOWN_TIMEOUT", OPT_DURATION, OFF(shutdown_timeout), "30s", 0,
+     3600, "how long SIGTERM waits for in-flight requests"},
+    {"idle-timeout", "BERTH_IDLE_TIMEOUT", OPT_DURATION, OFF(idle_timeout), "120s", 1, 3600,
+     "close a connection idle this long"},
+    {"access-log", "BERTH_ACCESS_LOG", OPT_BOOL, OFF(access_log), "true", 0, 1,
+     "log one line per request"},
+    {"log-level", "BERTH_LOG_LEVEL", OPT_STRING, OFF(log_level), "info", 0, 0,
+     "error, warn, info or debug"},
+    {"tls.cert", "BERTH_TLS_CERT", OPT_STRING, OFF(tls_cert), "", 0, 0,
+     "pem certificate chain: serve https"},
+    {"tls.key", "BERTH_TLS_KEY", OPT_STRING, OFF(tls_key), "", 0, 0, "pem private key for tls.cert"},
+    /* uploads */
+    {"upload.expiry", "BERTH_UPLOAD_EXPIRY", OPT_DURATION, OFF(upload_expiry), "24h", 60,
+     365 * DAY, "an upload session idle this long is cancelled"},
+    {"upload.sweep", "BERTH_UPLOAD_SWEEP", OPT_DURATION, OFF(upload_sweep), "1h", 1, DAY,
+     "interval between expired-upload sweeps"},
+    /* auth */
+    {"auth.mode", "BERTH_AUTH_MODE", OPT_STRING, OFF(auth_mode), "none", 0, 0,
+     "none, htpasswd or token"},
+    {"auth.force-open", "BERTH_AUTH_FORCE_OPEN", OPT_BOOL, OFF(auth_force_open), "false", 0, 1,
+     "allow auth.mode=none on a non-loopback address"},
+    {"auth.htpasswd", "BERTH_AUTH_HTPASSWD", OPT_STRING, OFF(auth_htpasswd), "", 0, 0,
+     "htpasswd file (bcrypt)"},
+    {"auth.realm", "BERTH_AUTH_REALM", OPT_STRING, OFF(auth_realm), "", 0, 0,
+     "token endpoint url announced in the bearer challenge"},
+    {"auth.service", "BERTH_AUTH_SERVICE", OPT_STRING, OFF(auth_service), "berth", 0, 0,
+     "service name (token audience)"},
+    {"auth.issuer", "BERTH_AUTH_ISSUER", OPT_STRING, OFF(auth_issuer), "berth", 0, 0,
+     "token issuer name (iss)"},
+    {"auth.trusted-key", "BERTH_AUTH_TRUSTED_KEY", OPT_LIST, OFF(auth_trusted_keys), "", 0, 0,
+     "pem public key or certificate that signs tokens (repeatable)"},
+    {"auth.root-certs", "BERTH_AUTH_ROOT_CERTS", OPT_STRING, OFF(auth_root_certs), "", 0, 0,
+     "ca bundle that x5c token chains must lead to"},
+    {"auth.signing-key", "BERTH_AUTH_SIGNING_KEY", OPT_STRING, OFF(auth_signing_key), "", 0, 0,
+     "built-in issuer key (generated when absent; default DATA/token-key.pem)"},
+    {"auth.token-ttl", "BERTH_AUTH_TOKEN_TTL", OPT_DURATION, OFF(auth_token_ttl), "5m", 60,
+     DAY, "lifetime of issued tokens"},
+    {"auth.leeway", "BERTH_AUTH_LEEWAY", OPT_DURATION, OFF(auth_leeway), "60s", 0, 600,
+     "clock skew allowed on nbf and exp"},
+    {"auth.builtin-issuer", "BERTH_AUTH_BUILTIN_ISSUER", OPT_BOOL, OFF(auth_builtin_issuer),
+     "true", 0, 1, "serve the token endpoint at /auth/token in token mode"},
+    {"auth.rule", "BERTH_AUTH_RULE", OPT_LIST, OFF(auth_rules), "", 0, 0,
+     "access rule 'principal repo-pattern actions' (repeatable)"},
+    {"auth.admin", "BERTH_AUTH_ADMIN", OPT_LIST, OFF(auth_admins), "", 0, 0,
+     "user with every right (repeatable)"},
+    {"auth.group", "BERTH_AUTH_GROUP", OPT_LIST, OFF(auth_groups), "", 0, 0,
+     "group 'name: user,user' (repeatable)"},
+    {"auth.fail-limit", "BERTH_AUTH_FAIL_LIMIT", OPT_INT, OFF(auth_fail_limit), "5", 1, 10000,
+     "failed logins per address before 429"},
+    {"auth.fail-window", "BERTH_AUTH_FAIL_WINDOW", OPT_DURATION, OFF(auth_fail_window), "60s", 1,
+     DAY, "window for auth.fail-limit"},
+    /* gc */
+    {"gc.enabled", "BERTH_GC_ENABLED", OPT_BOOL, OFF(gc_enabled), "true", 0, 1,
+     "collect garbage online on a schedule"},
+    {"gc.interval", "BERTH_GC_INTERVAL", OPT_DURATION, OFF(gc_interval), "1h", 1, 30 * DAY,
+     "interval between online collections"},
+    {"gc.grace", "BERTH_GC_GRACE", OPT_DURATION, OFF(gc_grace), "24h", 0, 365 * DAY,
+     "unreferenced blobs younger than this are kept"},
+    {"gc.batch", "BERTH_GC_BATCH", OPT_INT, OFF(gc_batch), "200", 1, 100000,
+     "items deleted per transaction"},
+    {"gc.delete-untagged", "BERTH_GC_DELETE_UNTAGGED", OPT_BOOL, OFF(gc_delete_untagged),
+     "false", 0, 1, "also collect manifests no tag or index reaches"},
+};
+
+const size_t config_options_count = sizeof(config_options) / sizeof(config_options[0]);

@@ -1,0 +1,449 @@
+/*
+ * driver_fs.c - storage driver over files under one root directory.
+ *
+ * A key is a path relative to the root; every call goes through the root's
+ * directory fd (openat, renameat, ...), so the process working directory
+ * never matters. A writer's staged object is an ordinary file under its own
+ * key (e.g. uploads/<id>), visible to stat and open_read while it grows.
+ *
+ * Invariants:
+ *  - commit = fsync(file) -> rename(staged, dest) -> fsync(dest's directory):
+ *    a published key always holds complete, durable bytes; a reader sees
+ *    either the old object or the new one, never a partial file.
+ *  - parent directories are created on demand (first try, then mkdir -p on
+ *    ENOENT and retry), so the common path costs no extra syscalls.
+ *  - errors: ENOENT -> BERR_NOT_FOUND, anything else -> BERR_IO with the
+ *    strerror text in the message. Nothing is printed.
+ */
+#include "storage/driver.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "image/base/err.h"
+#include "image/base/xalloc.h"
+
+#define FS_KEY_MAX 4096
+
+struct fs_driver {
+    struct driver base;
+    int rootfd;
+};
+
+struct fs_writer {
+    struct driver_writer base;
+    int fd;
+    int64_t size;
+    char *key;
+};
+
+/* Map errno to a code with a message naming the operation and the key. */
+static int fs_err(int err, const char *op, const char *key)
+{
+    char msg[128];
+    const char *s = strerror_r(err, msg, sizeof(msg));
+    if (err == ENOENT)
+        return berr_set(BERR_NOT_FOUND, "%s \"%s\": %s", op, key, s);
+    return berr_set(BERR_IO, "%s \"%s\": %s", op, key, s);
+}
+
+/* Length of the directory part of key (0 when the key is at the root). */
+static size_t dir_len(const char *key)
+{
+    const char *slash = strrchr(key, '/');
+    return slash == NULL ? 0 : (size_t)(slash - key);
+}
+
+/* Create every directory of key's parent (mkdir -p relative to the root). */
+static int fs_mkdirs(int rootfd, const char *key)
+{
+    char path[FS_KEY_MAX];
+    size_t n = dir_len(key);
+    if (n >= sizeof(path))
+        return berr_set(BERR_IO, "key \"%s\" too long", key);
+    memcpy(path, key, n);
+    path[n] = '\0';
+    for (size_t i = 1; i <= n; i++) {
+        if (i < n && path[i] != '/')
+            continue;
+        path[i] = '\0';
+        if (mkdirat(rootfd, path, 0755) < 0 && errno != EEXIST) {
+            return fs_err(errno == ENOENT ? EIO : errno, "mkdir", key);
+        }
+        if (i < n)
+            path[i] = '/';
+    }
+    return 0;
+}
+
+/* fsync the directory holding key. */
+static int fs_sync_parent(int rootfd, const char *key)
+{
+    char path[FS_KEY_MAX];
+    size_t n = dir_len(key);
+    int fd = rootfd;
+    if (n >= sizeof(path))
+        return berr_set(BERR_IO, "key \"%s\" too long", key);
+    if (n > 0) {
+        memcpy(path, key, n);
+        path[n] = '\0';
+        fd = openat(rootfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+            return fs_err(errno == ENOENT ? EIO : errno, "open directory of", key);
+    }
+    int rc = 0;
+    if (fsync(fd) < 0)
+        rc = fs_err(errno == ENOENT ? EIO : errno, "fsync directory of", key);
+    if (fd != rootfd)
+        close(fd);
+    return rc;
+}
+
+static int fs_stat(struct driver *d, const char *key, struct driver_stat *out)
+{
+    struct fs_driver *fs = (struct fs_driver *)d;
+    struct stat st;
+    if (fstatat(fs->rootfd, key, &st, 0) < 0)
+        return fs_err(errno, "stat", key);
+    if (!S_ISREG(st.st_mode))
+        return berr_set(BERR_NOT_FOUND, "stat \"%s\": not a file", key);
+    out->size = (int64_t)st.st_size;
+    out->mtime = (int64_t)st.st_mtime;
+    return 0;
+}
+
+static int fs_open_read(struct driver *d, const char *key, int *fd_out, int64_t *size_out)
+{
+    struct fs_driver *fs = (struct fs_driver *)d;
+    struct stat st;
+    int rc;
+    int fd = openat(fs->rootfd, key, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return fs_err(errno, "open", key);
+    if (fstat(fd, &st) < 0) {
+        rc = fs_err(errno == ENOENT ? EIO : errno, "stat", key);
+        goto close_fd;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        rc = berr_set(BERR_NOT_FOUND, "open \"%s\": not a file", key);
+        goto close_fd;
+    }
+    *fd_out = fd;
+    if (size_out != NULL)
+        *size_out = (int64_t)st.st_size;
+    return 0;
+close_fd:
+    close(fd);
+    return rc;
+}
+
+static int fs_writer_open(struct driver *d, const char *key, int append, struct driver_writer **out)
+{
+    struct fs_driver *fs = (struct fs_driver *)d;
+    int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC);
+    int rc;
+    int fd = openat(fs->rootfd, key, flags, 0644);
+    if (fd < 0 && errno == ENOENT) {
+        rc = fs_mkdirs(fs->rootfd, key);
+        if (rc < 0)
+            return rc;
+        fd = openat(fs->rootfd, key, flags, 0644);
+    }
+    if (fd < 0)
+        return fs_err(errno == ENOENT ? EIO : errno, "open", key);
+    int64_t size = 0;
+    if (append) {
+        struct stat st;
+        if (fstat(fd, &st) < 0) {
+            rc = fs_err(errno == ENOENT ? EIO : errno, "stat", key);
+            close(fd);
+            return rc;
+        }
+        size = (int64_t)st.st_size;
+    }
+    struct fs_writer *w = xcalloc(1, sizeof(*w));
+    w->base.driver = d;
+    w->fd = fd;
+    w->size = size;
+    w->key = xstrdup(key);
+    *out = &w->base;
+    return 0;
+}
+
+static int fs_writer_append(struct driver_writer *dw, const void *data, size_t len)
+{
+    struct fs_writer *w = (struct fs_writer *)dw;
+    const char *p = data;
+    while (len > 0) {
+        ssize_t n = write(w->fd, p, len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return fs_err(errno == ENOENT ? EIO : errno, "write", w->key);
+        }
+        if (n == 0)
+            return fs_err(ENOSPC, "write", w->key);
+        p += n;
+        len -= (size_t)n;
+        w->size += n;
+    }
+    return 0;
+}
+
+static int64_t fs_writer_size(const struct driver_writer *dw)
+{
+    const struct fs_writer *w = (const struct fs_writer *)dw;
+    return w->size;
+}
+
+static void fs_writer_destroy(struct fs_writer *w)
+{
+    if (w->fd >= 0)
+        close(w->fd);
+    free(w->key);
+    free(w);
+}
+
+static int fs_writer_commit(struct driver_writer *dw, const char *dest_key)
+{
+    struct fs_writer *w = (struct fs_writer *)dw;
+    struct fs_driver *fs = (struct fs_driver *)w->base.driver;
+    int rc;
+    if (fsync(w->fd) < 0) {
+        rc = fs_err(errno == ENOENT ? EIO : errno, "fsync", w->key);
+        goto remove_staged;
+    }
+    if (renameat(fs->rootfd, w->key, fs->rootfd, dest_key) < 0) {
+        if (errno != ENOENT) {
+            rc = fs_err(errno, "rename to", dest_key);
+            goto remove_staged;
+        }
+        rc = fs_mkdirs(fs->rootfd, dest_key);
+        if (rc < 0)
+            goto remove_staged;
+        if (renameat(fs->rootfd, w->key, fs->rootfd, dest_key) < 0) {
+            rc = fs_err(errno == ENOENT ? EIO : errno, "rename to", dest_key);
+            goto remove_staged;
+        }
+    }
+    /* The bytes are published (and complete); only the rename's durability is in question. */
+    rc = fs_sync_parent(fs->rootfd, dest_key);
+    fs_writer_destroy(w);
+    return rc;
+remove_staged:
+    unlinkat(fs->rootfd, w->key, 0);
+    fs_writer_destroy(w);
+    return rc;
+}
+
+static int fs_writer_close(struct driver_writer *dw)
+{
+    struct fs_writer *w = (struct fs_writer *)dw;
+    int rc = 0;
+    if (close(w->fd) < 0 && errno != EINTR)
+        rc = fs_err(errno, "close", w->key);
+    w->fd = -1;
+    fs_writer_destroy(w);
+    return rc;
+}
+
+static void fs_writer_cancel(struct driver_writer *dw)
+{
+    struct fs_writer *w = (struct fs_writer *)dw;
+    struct fs_driver *fs = (struct fs_driver *)w->base.driver;
+    unlinkat(fs->rootfd, w->key, 0);
+    fs_writer_destroy(w);
+}
+
+static int fs_move(struct driver *d, const char *from, const char *to)
+{
+    struct fs_driver *fs = (struct fs_driver *)d;
+    int rc;
+    if (renameat(fs->rootfd, from, fs->rootfd, to) < 0) {
+        struct stat st;
+        if (errno != ENOENT)
+            return fs_err(errno, "rename to", to);
+        if (fstatat(fs->rootfd, from, &st, 0) < 0)
+            return fs_err(errno, "rename", from);
+        rc = fs_mkdirs(fs->rootfd, to);
+        if (rc < 0)
+            return rc;
+        if (renameat(fs->rootfd, from, fs->rootfd, to) < 0)
+            return fs_err(errno, "rename", from);
+    }
+    rc = fs_sync_parent(fs->rootfd, to);
+    if (rc == 0 && (dir_len(from) != dir_len(to) || memcmp(from, to, dir_len(to)) != 0))
+        rc = fs_sync_parent(fs->rootfd, from);
+    return rc;
+}
+
+static int fs_remove(struct driver *d, const char *key)
+{
+    struct fs_driver *fs = (struct fs_driver *)d;
+    if (unlinkat(fs->rootfd, key, 0) < 0)
+        return fs_err(errno, "remove", key);
+    return 0;
+}
+
+struct fs_walk {
+    const char *prefix;
+    size_t prefix_len;
+    driver_walk_fn fn;
+    void *ctx;
+    char key[FS_KEY_MAX];
+};
+
+/* Visit directory fd (takes ownership) whose key prefix is wk->key[0..len). */
+static int fs_walk_dir(struct fs_walk *wk, int fd, size_t len)
+{
+    int rc = 0;
+    DIR *dir = fdopendir(fd);
+    if (dir == NULL) {
+        rc = fs_err(errno == ENOENT ? EIO : errno, "walk", wk->prefix);
+        close(fd);
+        return rc;
+    }
+    for (;;) {
+        errno = 0;
+        struct dirent *de = readdir(dir);
+        if (de == NULL) {
+            if (errno != 0)
+                rc = fs_err(errno == ENOENT ? EIO : errno, "walk", wk->prefix);
+            break;
+        }
+        const char *name = de->d_name;
+        if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+            continue;
+        size_t nlen = strlen(name);
+        if (len + nlen + 2 > sizeof(wk->key))
+            continue;
+        memcpy(wk->key + len, name, nlen);
+        size_t klen = len + nlen;
+        wk->key[klen] = '\0';
+        struct stat st;
+        if (fstatat(dirfd(dir), name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+            continue; /* vanished meanwhile */
+        if (S_ISDIR(st.st_mode)) {
+            wk->key[klen] = '/';
+            wk->key[klen + 1] = '\0';
+            size_t cmp = klen + 1 < wk->prefix_len ? klen + 1 : wk->prefix_len;
+            if (memcmp(wk->key, wk->prefix, cmp) != 0)
+                continue;
+            int sub = openat(dirfd(dir), name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+            if (sub < 0)
+                continue;
+            rc = fs_walk_dir(wk, sub, klen + 1);
+            if (rc != 0)
+                break;
+        } else if (S_ISREG(st.st_mode)) {
+            if (klen < wk->prefix_len || memcmp(wk->key, wk->prefix, wk->prefix_len) != 0)
+                continue;
+            struct driver_stat ds = {(int64_t)st.st_size, (int64_t)st.st_mtime};
+            rc = wk->fn(wk->ctx, wk->key, &ds);
+            if (rc != 0)
+                break;
+        }
+    }
+    closedir(dir);
+    return rc;
+}
+
+static int fs_walk(struct driver *d, const char *prefix, driver_walk_fn fn, void *ctx)
+{
+    struct fs_driver *fs = (struct fs_driver *)d;
+    struct fs_walk *wk = xmalloc(sizeof(*wk));
+    int rc = 0;
+    int fd;
+    size_t dl = dir_len(prefix);
+    wk->prefix = prefix;
+    wk->prefix_len = strlen(prefix);
+    wk->fn = fn;
+    wk->ctx = ctx;
+    if (dl + 2 > sizeof(wk->key)) {
+        rc = berr_set(BERR_INVALID, "walk prefix too long");
+        goto free_wk;
+    }
+    memcpy(wk->key, prefix, dl);
+    wk->key[dl] = '\0';
+    fd = openat(fs->rootfd, dl > 0 ? wk->key : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno != ENOENT && errno != ENOTDIR)
+            rc = fs_err(errno, "walk", prefix);
+        goto free_wk;
+    }
+    if (dl > 0)
+        wk->key[dl++] = '/';
+    wk->key[dl] = '\0';
+    rc = fs_walk_dir(wk, fd, dl);
+free_wk:
+    free(wk);
+    return rc;
+}
+
+static void fs_free(struct driver *d)
+{
+    struct fs_driver *fs = (struct fs_driver *)d;
+    close(fs->rootfd);
+    free(fs);
+}
+
+static const struct driver_ops fs_ops = {
+    .name = "fs",
+    .stat = fs_stat,
+    .open_read = fs_open_read,
+    .writer_open = fs_writer_open,
+    .writer_append = fs_writer_append,
+    .writer_size = fs_writer_size,
+    .writer_commit = fs_writer_commit,
+    .writer_close = fs_writer_close,
+    .writer_cancel = fs_writer_cancel,
+    .move = fs_move,
+    .remove = fs_remove,
+    .walk = fs_walk,
+    .free = fs_free,
+};
+
+/* mkdir -p of an absolute or cwd-relative directory path. */
+static int mkdir_p(const char *root)
+{
+    char *path = xstrdup(root);
+    int rc = 0;
+    size_t n = strlen(path);
+    for (size_t i = 1; i <= n; i++) {
+        if (i < n && path[i] != '/')
+            continue;
+        path[i] = '\0';
+        if (mkdir(path, 0755) < 0 && errno != EEXIST) {
+            rc = fs_err(errno == ENOENT ? EIO : errno, "mkdir", path);
+            break;
+        }
+        if (i < n)
+            path[i] = '/';
+    }
+    free(path);
+    return rc;
+}
+
+int driver_fs_new(struct driver **out, const char *root)
+{
+    *out = NULL;
+    if (root == NULL || root[0] == '\0')
+        return berr_set(BERR_INVALID, "storage root missing");
+    int rc = mkdir_p(root);
+    if (rc < 0)
+        return rc;
+    int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return fs_err(errno == ENOENT ? EIO : errno, "open root", root);
+    struct fs_driver *fs = xcalloc(1, sizeof(*fs));
+    fs->base.ops = &fs_ops;
+    fs->rootfd = fd;
+    *out = &fs->base;
+    return 0;
+}

@@ -1,0 +1,222 @@
+/*
+ * test_blobstore.c - blob data by digest, on the mem and fs drivers.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "image/base/err.h"
+#include "image/base/xalloc.h"
+#include "image/digest.h"
+#include "storage/blobstore.h"
+#include "storage/paths.h"
+
+struct fixture {
+    struct driver *drv;
+    struct blobstore *bs;
+    char *dir;
+};
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static int setup_mem(void **state)
+{
+    struct fixture *fx = xcalloc(1, sizeof(*fx));
+    assert_int_equal(driver_mem_new(&fx->drv), 0);
+    assert_int_equal(blobstore_new(&fx->bs, fx->drv), 0);
+    *state = fx;
+    return 0;
+}
+
+static int setup_fs(void **state)
+{
+    struct fixture *fx = xcalloc(1, sizeof(*fx));
+    fx->dir = xstrdup("/tmp/berth-test-blobstore-XXXXXX");
+    assert_non_null(mkdtemp(fx->dir));
+    assert_int_equal(driver_fs_new(&fx->drv, fx->dir), 0);
+    assert_int_equal(blobstore_new(&fx->bs, fx->drv), 0);
+    *state = fx;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *fx = *state;
+    blobstore_free(fx->bs);
+    driver_free(fx->drv);
+    if (fx->dir != NULL) {
+        nftw(fx->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        free(fx->dir);
+    }
+    free(fx);
+    return 0;
+}
+
+/* Stage `data` under uploads/ and return the writer. */
+static struct driver_writer *stage(struct fixture *fx, const char *data)
+{
+    struct driver_writer *w;
+    assert_int_equal(
+        driver_writer_open(fx->drv, "uploads/0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9", 0, &w), 0);
+    assert_int_equal(driver_writer_append(w, data, strlen(data)), 0);
+    return w;
+}
+
+static void assert_staged_gone(struct fixture *fx)
+{
+    struct driver_stat st;
+    assert_int_equal(driver_stat(fx->drv, "uploads/0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9", &st),
+                     BERR_NOT_FOUND);
+}
+
+static void assert_blob(struct fixture *fx, const struct digest *d, const char *want)
+{
+    int fd = -1;
+    int64_t size = -1;
+    char buf[256];
+    assert_int_equal(blobstore_open_read(fx->bs, d, &fd, &size), 0);
+    assert_int_equal(size, (int64_t)strlen(want));
+    ssize_t n = read(fd, buf, sizeof(buf));
+    close(fd);
+    assert_int_equal(n, size);
+    assert_memory_equal(buf, want, (size_t)n);
+    int64_t st_size = -1;
+    assert_int_equal(blobstore_stat(fx->bs, d, &st_size), 0);
+    assert_int_equal(st_size, size);
+}
+
+static void test_commit_and_read(void **state)
+{
+    struct fixture *fx = *state;
+    struct digest d;
+    const char *data = "layer bytes";
+    digest_of(&d, DIGEST_SHA256, data, strlen(data));
+    assert_int_equal(blobstore_stat(fx->bs, &d, NULL), BERR_BLOB_UNKNOWN);
+    assert_int_equal(blobstore_commit(fx->bs, stage(fx, data), &d), 0);
+    assert_staged_gone(fx);
+    assert_blob(fx, &d, data);
+
+    /* The data lives under the key paths.c gives. */
+    char key[PATHS_KEY_MAX];
+    struct driver_stat st;
+    assert_int_equal(paths_blob(key, &d), 0);
+    assert_int_equal(driver_stat(blobstore_driver(fx->bs), key, &st), 0);
+    assert_int_equal(st.size, (int64_t)strlen(data));
+}
+
+static void test_commit_sha512(void **state)
+{
+    struct fixture *fx = *state;
+    struct digest d;
+    const char *data = "sha512 layer";
+    digest_of(&d, DIGEST_SHA512, data, strlen(data));
+    assert_int_equal(blobstore_commit(fx->bs, stage(fx, data), &d), 0);
+    assert_blob(fx, &d, data);
+}
+
+static void test_commit_twice(void **state)
+{
+    struct fixture *fx = *state;
+    struct digest d;
+    const char *data = "same bytes twice";
+    digest_of(&d, DIGEST_SHA256, data, strlen(data));
+    assert_int_equal(blobstore_commit(fx->bs, stage(fx, data), &d), 0);
+    /* The second identical commit is dropped, staged bytes discarded. */
+    assert_int_equal(blobstore_commit(fx->bs, stage(fx, data), &d), 0);
+    assert_staged_gone(fx);
+    assert_blob(fx, &d, data);
+}
+
+static void test_unknown(void **state)
+{
+    struct fixture *fx = *state;
+    struct digest d;
+    int fd = -1;
+    digest_of(&d, DIGEST_SHA256, "absent", 6);
+    assert_int_equal(blobstore_stat(fx->bs, &d, NULL), BERR_BLOB_UNKNOWN);
+    assert_int_equal(blobstore_open_read(fx->bs, &d, &fd, NULL), BERR_BLOB_UNKNOWN);
+    assert_int_equal(fd, -1);
+    assert_int_equal(blobstore_remove(fx->bs, &d), BERR_BLOB_UNKNOWN);
+    assert_non_null(strstr(berr_message(), d.str));
+}
+
+static void test_remove(void **state)
+{
+    struct fixture *fx = *state;
+    struct digest d;
+    digest_of(&d, DIGEST_SHA256, "gone", 4);
+    assert_int_equal(blobstore_commit(fx->bs, stage(fx, "gone"), &d), 0);
+    assert_int_equal(blobstore_remove(fx->bs, &d), 0);
+    assert_int_equal(blobstore_stat(fx->bs, &d, NULL), BERR_BLOB_UNKNOWN);
+    assert_int_equal(blobstore_remove(fx->bs, &d), BERR_BLOB_UNKNOWN);
+}
+
+static void test_bad_digest(void **state)
+{
+    struct fixture *fx = *state;
+    struct digest d;
+    digest_of(&d, DIGEST_SHA256, "x", 1);
+    d.str[10] = 'A'; /* uppercase hex: refused, never a key */
+    assert_int_equal(blobstore_commit(fx->bs, stage(fx, "x"), &d), BERR_DIGEST_INVALID);
+    assert_staged_gone(fx);
+    assert_int_equal(blobstore_stat(fx->bs, &d, NULL), BERR_DIGEST_INVALID);
+    assert_int_equal(blobstore_remove(fx->bs, &d), BERR_DIGEST_INVALID);
+}
+
+static void test_commit_failure(void **state)
+{
+    (void)state;
+    /* A driver whose every operation fails: nothing published. */
+    struct driver *inner, *f;
+    struct blobstore *bs;
+    struct driver_writer *w;
+    struct digest d;
+    assert_int_equal(driver_mem_new(&inner), 0);
+    assert_int_equal(driver_faulty_new(&f, inner, 3, 1), 0);
+    assert_int_equal(blobstore_new(&bs, f), 0);
+    digest_of(&d, DIGEST_SHA256, "data", 4);
+    assert_int_equal(driver_writer_open(f, "uploads/0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9", 0, &w),
+                     0);
+    assert_int_equal(driver_writer_append(w, "data", 4), 0);
+    /* op 3 = stat in commit fails */
+    assert_int_equal(blobstore_commit(bs, w, &d), BERR_IO);
+    struct driver_stat st;
+    char key[PATHS_KEY_MAX];
+    assert_int_equal(paths_blob(key, &d), 0);
+    assert_int_equal(driver_stat(inner, key, &st), BERR_NOT_FOUND);
+    assert_int_equal(driver_stat(inner, "uploads/0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9", &st),
+                     BERR_NOT_FOUND);
+    blobstore_free(bs);
+    driver_free(f);
+}
+
+#define SUITE(setup)                                                                               \
+    cmocka_unit_test_setup_teardown(test_commit_and_read, setup, teardown),                        \
+        cmocka_unit_test_setup_teardown(test_commit_sha512, setup, teardown),                      \
+        cmocka_unit_test_setup_teardown(test_commit_twice, setup, teardown),                       \
+        cmocka_unit_test_setup_teardown(test_unknown, setup, teardown),                            \
+        cmocka_unit_test_setup_teardown(test_remove, setup, teardown),                             \
+        cmocka_unit_test_setup_teardown(test_bad_digest, setup, teardown)
+
+int main(void)
+{
+    const struct CMUnitTest mem_tests[] = {SUITE(setup_mem), cmocka_unit_test(test_commit_failure)};
+    const struct CMUnitTest fs_tests[] = {SUITE(setup_fs)};
+    int failed = cmocka_run_group_tests_name("blobstore_mem", mem_tests, NULL, NULL);
+    failed += cmocka_run_group_tests_name("blobstore_fs", fs_tests, NULL, NULL);
+    return failed == 0 ? 0 : 1;
+}
