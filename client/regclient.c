@@ -16,6 +16,7 @@
 #include "client/authchal.h"
 #include "client/base64.h"
 #include "client/creds.h"
+#include "client/strlist.h"
 #include "image/base/err.h"
 #include "image/base/log.h"
 #include "image/base/xalloc.h"
@@ -928,20 +929,11 @@ cleanup:
     return r;
 }
 
-void regclient_strv_free(char **v)
-{
-    if (!v)
-        return;
-    for (char **p = v; *p; p++)
-        free(*p);
-    free(v);
-}
-
 /* GET a paginated list (tags or catalog): collect the strings of `key`. */
 static int get_list(struct regclient *rc, const char *first, const char *scope, const char *key,
                     int fallback, const char *subject, char ***out, size_t *n_out)
 {
-    char **v = xcalloc(1, sizeof(*v));
+    char **v = xcalloc(1, sizeof(*v)); /* an empty list, never NULL */
     size_t n = 0;
     char *url = xstrdup(first);
     int r = 0;
@@ -973,9 +965,7 @@ static int get_list(struct regclient *rc, const char *first, const char *scope, 
         {
             if (!json_is_string(it))
                 continue;
-            v = xrealloc(v, (n + 2) * sizeof(*v));
-            v[n++] = xstrdup(json_string_value(it));
-            v[n] = NULL;
+            n = strlist_push(&v, json_string_value(it));
         }
         json_decref(root);
         free(url);
@@ -984,7 +974,7 @@ static int get_list(struct regclient *rc, const char *first, const char *scope, 
     }
     free(url);
     if (r < 0) {
-        regclient_strv_free(v);
+        strlist_free(v);
         return r;
     }
     *out = v;

@@ -146,7 +146,4 @@ int regclient_tags(struct regclient *rc, const char *repo, char ***out, size_t *
 /* Repositories of the registry (GET /v2/_catalog, following Link pages). */
 int regclient_catalog(struct regclient *rc, char ***out, size_t *n_out);
 
-/* Free a NULL-terminated string array; accepts NULL. */
-void regclient_strv_free(char **v);
-
 #endif

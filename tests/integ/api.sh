@@ -638,6 +638,7 @@ fi
 marker=$T/marker
 touch "$marker"
 sleep 1
+berthd_only "bad-name status codes (reference: 301 for .. and //, 202 for UPPER/case, 500 for 256 chars)"
 for name in ../x ../../escape a/../../b Foo UPPER/case a//b a/./b .a a- -a a__-b 'a%2f..%2f..%2fx' \
     "$(printf 'n%.0s' $(seq 1 256))"; do
     for r in "GET /v2/$name/tags/list" "POST /v2/$name/blobs/uploads/" \
@@ -649,23 +650,17 @@ for name in ../x ../../escape a/../../b Foo UPPER/case a//b a/./b .a a- -a a__-b
         else
             req "$m" "$u"
         fi
-        case "$name" in
-        *..* | *//* | */./*)
-            if [ "$TARGET" = reference ]; then
-                # Distribution's router cleans such paths and redirects (301)
-                check_status "301|400|404" "bad name '${name:0:20}'"
-                continue
-            fi
-            ;;
-        esac
+        # Distribution redirects (301) paths with .. or //, accepts some upper-case names and
+        # answers 500 to over-long ones: only the containment check below applies to it.
+        [ "$TARGET" = reference ] && continue
         check_status "400|404" "bad name '${name:0:20}'"
         if [ "$STATUS" = 400 ]; then check_json_error NAME_INVALID; fi
     done
 done
 escaped=$(find "$JAIL" -mindepth 1 -path "$JAIL/data" -prune -o -print | head -n 5)
 check "nothing created beside the data directory" test -z "$escaped"
-escaped=$(find "$T" -newer "$marker" -mindepth 1 -path "$JAIL" -prune -o -type f \
-    ! -name body ! -name hdrs ! -name curl.err ! -name 'server.*.log' -print | head -n 5)
+escaped=$(find "$T" -mindepth 1 \( -path "$JAIL" -prune \) -o \( -newer "$marker" ! -type d \
+    ! -name body ! -name hdrs ! -name curl.err ! -name 'server.*.log' -print \) | head -n 5)
 check "no stray files outside the data directory ($escaped)" test -z "$escaped"
 
 for d in sha256:abc "sha256:${ZERO#sha256:}0" sha256:ABCDEF0000000000000000000000000000000000000000000000000000000000 \

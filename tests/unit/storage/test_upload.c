@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "image/base/err.h"
+#include "image/base/log.h"
 #include "image/base/xalloc.h"
 #include "image/digest.h"
 #include "storage/blobstore.h"
@@ -319,10 +320,7 @@ static void test_unknown(void **state)
     assert_int_equal(upload_status(fx->m, "other/repo", id, &off), BERR_UPLOAD_UNKNOWN);
     assert_int_equal(upload_cancel(fx->m, "other/repo", id), BERR_UPLOAD_UNKNOWN);
     static const char *bad[] = {
-        "../../../../../../../../../etc/passw",
-        "0F1E2D3C-4B5A-4978-8695-A4B3C2D1E0F9",
-        "short",
-        "",
+        "../../../../../../../../../etc/passw", "0F1E2D3C-4B5A-4978-8695-A4B3C2D1E0F9", "short", "",
         "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9", /* valid form, never started */
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -617,5 +615,6 @@ int main(void)
         cmocka_unit_test(test_write_failure_rebuild),
         cmocka_unit_test(test_finish_faults),
     };
+    log_set_level(LOG_WARN);
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
