@@ -14,6 +14,7 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -182,8 +183,6 @@ static ssize_t read_gzip(struct decomp *d, void *buf, size_t n)
         else if (zr != Z_OK && zr != Z_BUF_ERROR)
             return berr_set(BERR_INVALID, "layer: corrupt gzip data (%s)",
                             d->z.msg ? d->z.msg : "inflate failed");
-        if (zr == Z_BUF_ERROR && d->z.avail_in > 0)
-            break;
         if ((size_t)d->z.avail_out < n)
             break; /* return what we have */
     }

@@ -83,14 +83,14 @@ int h_manifest_put(struct request *r)
     if (m->kind == MT_KIND_IMAGE) {
         blobs = xcalloc(m->n_layers + 1, sizeof(*blobs));
         if (m->has_config)
-            blobs[nb++] = m->config.digest;
+            digest_copy(&blobs[nb++], &m->config.digest);
         for (size_t i = 0; i < m->n_layers; i++)
             if (!descriptor_is_foreign(&m->layers[i]))
-                blobs[nb++] = m->layers[i].digest;
+                digest_copy(&blobs[nb++], &m->layers[i].digest);
     } else {
         children = xcalloc(m->n_manifests + 1, sizeof(*children));
         for (size_t i = 0; i < m->n_manifests; i++)
-            children[nc++] = m->manifests[i].digest;
+            digest_copy(&children[nc++], &m->manifests[i].digest);
     }
     struct meta_manifest_put p = {
         .repo = r->name,

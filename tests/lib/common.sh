@@ -196,6 +196,7 @@ req() {
     *) url=$SRV_URL$url ;;
     esac
     LAST="$method ${url#"$SRV_URL"}"
+    [ "${#LAST}" -le 160 ] || LAST="${LAST:0:150}...(${#LAST} chars)"
     local re='^(.*_state=)[^&]*(.*)$'
     if [[ "$LAST" =~ $re ]]; then LAST="${BASH_REMATCH[1]}...${BASH_REMATCH[2]}"; fi
     : >"$HDRS"

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include <ftw.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -456,6 +457,61 @@ static void test_identical_concurrent(void **state)
     assert_int_equal(staged_count(fx), 0);
 }
 
+struct race {
+    struct fixture *fx;
+    const char *id;
+    pthread_barrier_t *go;
+    int rc;
+    struct upload *u;
+};
+
+static void *race_open(void *p)
+{
+    struct race *r = p;
+    pthread_barrier_wait(r->go);
+    r->rc = upload_open(r->fx->m, REPO, r->id, -1, &r->u, NULL);
+    metadb_thread_done(r->fx->db);
+    return NULL;
+}
+
+static void test_one_writer(void **state)
+{
+    struct fixture *fx = *state;
+    char id[UPLOAD_ID_LEN + 1];
+    enum { N = 8 };
+    pthread_t t[N];
+    struct race r[N];
+    pthread_barrier_t go;
+    assert_int_equal(upload_start(fx->m, REPO, id), 0);
+    for (int round = 0; round < 2; round++) {
+        if (round == 1) {
+            /* Second round after a restart: the table entry is created by the race. */
+            fixture_close(fx);
+            fixture_open(fx, NULL);
+        }
+        pthread_barrier_init(&go, NULL, N);
+        for (int i = 0; i < N; i++) {
+            r[i] = (struct race){fx, id, &go, 1, NULL};
+            assert_int_equal(pthread_create(&t[i], NULL, race_open, &r[i]), 0);
+        }
+        int won = 0;
+        for (int i = 0; i < N; i++)
+            pthread_join(t[i], NULL);
+        for (int i = 0; i < N; i++) {
+            if (r[i].rc == 0) {
+                won++;
+                assert_int_equal(upload_write(r[i].u, "x", 1), 0);
+                assert_int_equal(upload_close(r[i].u), 0);
+            } else {
+                assert_int_equal(r[i].rc, BERR_BUSY);
+            }
+        }
+        pthread_barrier_destroy(&go);
+        assert_int_equal(won, 1);
+    }
+    assert_int_equal(status(fx, id), 2);
+}
+
 static void test_expire(void **state)
 {
     struct fixture *fx = *state;
@@ -611,6 +667,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sha512, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ephemeral, setup, teardown),
         cmocka_unit_test_setup_teardown(test_identical_concurrent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_one_writer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_expire, setup, teardown),
         cmocka_unit_test(test_write_failure_rebuild),
         cmocka_unit_test(test_finish_faults),
