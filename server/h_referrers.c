@@ -6,19 +6,27 @@
  */
 #include "server/handlers.h"
 
+#include "image/base/xalloc.h"
 #include "image/mediatype.h"
 #include "server/respond.h"
 
 #include <jansson.h>
+#include <stdlib.h>
 
 int h_referrers(struct request *r)
 {
-    const char *at = request_query(r, "artifactType");
+    const char *q = request_query(r, "artifactType");
+    char *at = q && *q ? xstrdup(q) : NULL;
     struct meta_referrer *refs = NULL;
     size_t n = 0;
-    if (at && !*at)
-        at = NULL;
+    /* A media type never holds a space: a client that sent '+' unescaped
+     * had it decoded to ' ' by form rules; put it back. */
+    for (char *p = at; p && *p; p++)
+        if (*p == ' ')
+            *p = '+';
+    int filtered = at != NULL;
     int rc = meta_referrers(r->srv->db, r->name, r->digest.str, at, &refs, &n);
+    free(at);
     if (rc < 0)
         return rc;
     json_t *list = json_array();
@@ -35,7 +43,7 @@ int h_referrers(struct request *r)
         json_array_append_new(list, e);
     }
     meta_referrers_free(refs, n);
-    if (at)
+    if (filtered)
         respond_header(r, "OCI-Filters-Applied", "artifactType");
     respond_json(r, 200, MT_OCI_INDEX,
                  json_pack("{s:i,s:s,s:o}", "schemaVersion", 2, "mediaType", MT_OCI_INDEX,
