@@ -41,13 +41,17 @@ struct config {
     char *auth_mode; /* none | htpasswd | token */
     int auth_force_open;
     char *auth_htpasswd;
+    char *auth_basic_realm;
+    int64_t auth_basic_cache_ttl;
     char *auth_realm;
     char *auth_service;
     char *auth_issuer;
     struct config_list auth_trusted_keys;
     char *auth_root_certs;
     char *auth_signing_key;
+    char *auth_key_type;
     int64_t auth_token_ttl;
+    int64_t auth_refresh_ttl;
     int64_t auth_leeway;
     int auth_builtin_issuer;
     struct config_list auth_rules;

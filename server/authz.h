@@ -19,6 +19,11 @@ int authz_check(struct request *r);
 /* meta_repo_filter for the catalog and mounts without `from`: ctx is the
  * struct request. 1 when the caller may pull repo. */
 int authz_can_pull(void *ctx, const char *repo);
+/* Like authz_can_pull, for filtering the catalog. */
+int authz_can_list(void *ctx, const char *repo);
+/* 1 when the caller may take a blob from the mount's `from` repository
+ * (or from any pullable repository when `from` is absent). */
+int authz_mount_allowed(struct request *r);
 /* Release r->authz. */
 void authz_request_release(struct request *r);
 

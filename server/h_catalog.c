@@ -21,7 +21,7 @@ int h_catalog(struct request *r)
         return rc;
     if (n < 0)
         n = CATALOG_DEFAULT_N;
-    rc = meta_catalog(r->srv->db, last, n, r->srv->auth ? authz_can_pull : NULL, r, &l);
+    rc = meta_catalog(r->srv->db, last, n, r->srv->auth ? authz_can_list : NULL, r, &l);
     if (rc < 0)
         return rc;
     json_t *repos = json_array();

@@ -98,10 +98,12 @@ int h_upload_post_begin(struct request *r)
     if (mount) {
         struct digest d;
         const char *from = request_query(r, "from");
-        if (digest_parse_cstr(&d, mount) < 0 || (from && !ref_name_valid(from, strlen(from))))
+        if (digest_parse_cstr(&d, mount) < 0 || (from && !ref_name_valid(from, strlen(from))) ||
+            !authz_mount_allowed(r))
             return 0; /* not mountable: an ordinary session (end-11) */
         int64_t size;
-        rc = meta_blob_mount(r->srv->db, r->name, &d, from, authz_can_pull, r, &size);
+        rc = meta_blob_mount(r->srv->db, r->name, &d, from, r->srv->auth ? authz_can_pull : NULL, r,
+                             &size);
         if (rc == 0) {
             blob_created(r, &d);
             return 0;

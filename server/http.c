@@ -427,7 +427,7 @@ int http_start(struct server *srv)
     struct http *h = xcalloc(1, sizeof(*h));
     srv->http = h;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
-                     MHD_USE_TURBO | MHD_USE_ERROR_LOG;
+                     MHD_USE_ERROR_LOG;
     if (*cfg->tls_cert) {
         if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
             return berr_set(BERR_CONFIG, "tls: this libmicrohttpd has no tls support");

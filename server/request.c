@@ -20,6 +20,26 @@ const char *request_query(struct request *r, const char *name)
     return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
+struct kv_adapter {
+    request_kv_fn fn;
+    void *ctx;
+};
+
+static enum MHD_Result kv_visit(void *cls, enum MHD_ValueKind kind, const char *key,
+                                const char *value)
+{
+    struct kv_adapter *a = cls;
+    (void)kind;
+    a->fn(a->ctx, key, value ? value : "");
+    return MHD_YES;
+}
+
+void request_query_each(struct request *r, request_kv_fn fn, void *ctx)
+{
+    struct kv_adapter a = {fn, ctx};
+    MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, kv_visit, &a);
+}
+
 const char *request_client_addr(struct request *r)
 {
     static _Thread_local char text[INET6_ADDRSTRLEN + 1];

@@ -71,6 +71,9 @@ struct request {
 const char *request_header(struct request *r, const char *name);
 /* Value of a query argument (already %-decoded) or NULL. */
 const char *request_query(struct request *r, const char *name);
+/* Call fn for every query argument in order (repeats included). */
+typedef void (*request_kv_fn)(void *ctx, const char *key, const char *value);
+void request_query_each(struct request *r, request_kv_fn fn, void *ctx);
 /* The client's address as text ("127.0.0.1"); static per-thread buffer. */
 const char *request_client_addr(struct request *r);
 
