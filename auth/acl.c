@@ -260,9 +260,8 @@ static int admin_parse(struct acl *acl, const char *line)
     return 0;
 }
 
-int acl_new(struct acl **out, const char *const *rules, size_t nrules,
-            const char *const *admins, size_t nadmins, const char *const *groups,
-            size_t ngroups)
+int acl_new(struct acl **out, const char *const *rules, size_t nrules, const char *const *admins,
+            size_t nadmins, const char *const *groups, size_t ngroups)
 {
     struct acl *acl = xcalloc(1, sizeof(*acl));
     int rc = 0;

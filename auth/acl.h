@@ -6,8 +6,8 @@
  *   rule:  "<principal> <pattern> <actions>"
  *          principal = user | @group | anonymous | *
  *          pattern   = name glob: "*" matches within one path component,
- *                      "**" matches across components ("team-a/*",
- *                      "public/**", "**"); every other byte is literal
+ *                      "**" matches across components ("team-a/\*",
+ *                      "public/\*\*", "**"); every other byte is literal
  *          actions   = comma list of pull, push, delete, or "*"
  *   admin: "<user>" or "@group" - every action on every repository
  *   group: "<name>: user, user, ..."
@@ -28,9 +28,8 @@ struct acl;
 /* Parse the rules, admins and groups. Returns 0 or BERR_CONFIG with a
  * message quoting the bad line (unknown group, bad action, wrong field
  * count...). */
-int acl_new(struct acl **out, const char *const *rules, size_t nrules,
-            const char *const *admins, size_t nadmins, const char *const *groups,
-            size_t ngroups);
+int acl_new(struct acl **out, const char *const *rules, size_t nrules, const char *const *admins,
+            size_t nadmins, const char *const *groups, size_t ngroups);
 /* Free; accepts NULL. */
 void acl_free(struct acl *acl);
 

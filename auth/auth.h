@@ -23,7 +23,7 @@
  * Access rules: "<principal> <repo-pattern> <actions>", principal = a user
  * name, "@group", "anonymous" (everyone, logged in or not) or "*" (every
  * authenticated user); pattern = exact name or glob where "*" matches within
- * one path component and "**" across components ("team-a/*", "public/**");
+ * one path component and "**" across components ("team-a/\*", "public/\*\*");
  * actions = pull,push,delete or "*". A caller gets the UNION of the actions
  * of every rule that applies to it; admins get everything. There are no deny
  * rules. With no rules and no admins, nobody has access (except in mode none).
@@ -55,33 +55,33 @@ enum auth_mode { AUTH_MODE_NONE = 0, AUTH_MODE_HTPASSWD = 1, AUTH_MODE_TOKEN = 2
  * are borrowed for the duration of auth_new only (auth copies what it
  * keeps). Call auth_settings_init first: it sets every default. */
 struct auth_settings {
-    enum auth_mode mode;         /* auth.mode */
-    const char *htpasswd;        /* auth.htpasswd: path (htpasswd mode, built-in issuer) */
-    const char *basic_realm;     /* auth.basic_realm: realm of the Basic challenge */
-    unsigned basic_cache_ttl;    /* auth.basic_cache_ttl: s a verified password is cached; 0 off */
+    enum auth_mode mode;      /* auth.mode */
+    const char *htpasswd;     /* auth.htpasswd: path (htpasswd mode, built-in issuer) */
+    const char *basic_realm;  /* auth.basic_realm: realm of the Basic challenge */
+    unsigned basic_cache_ttl; /* auth.basic_cache_ttl: s a verified password is cached; 0 off */
 
     /* token mode: verifying */
-    const char *realm;           /* auth.token.realm: token endpoint URL in the challenge */
-    const char *service;         /* auth.token.service: our name, the required `aud` */
-    const char *issuer;          /* auth.token.issuer: the required `iss` */
-    const char *const *keys;     /* auth.token.key (repeatable): PEM files of trusted */
-    size_t nkeys;                /*   certificates / public keys, found by `kid` */
-    const char *rootcerts;       /* auth.token.rootcerts: CA bundle for `x5c` chains */
-    unsigned leeway;             /* auth.token.leeway: s of clock skew on nbf/exp */
+    const char *realm;       /* auth.token.realm: token endpoint URL in the challenge */
+    const char *service;     /* auth.token.service: our name, the required `aud` */
+    const char *issuer;      /* auth.token.issuer: the required `iss` */
+    const char *const *keys; /* auth.token.key (repeatable): PEM files of trusted */
+    size_t nkeys;            /*   certificates / public keys, found by `kid` */
+    const char *rootcerts;   /* auth.token.rootcerts: CA bundle for `x5c` chains */
+    unsigned leeway;         /* auth.token.leeway: s of clock skew on nbf/exp */
 
-    /* token mode: the built-in issuer */
-    int issuer_enabled;          /* auth.issuer.enabled */
-    const char *signing_key;     /* auth.issuer.key: path; generated when absent */
-    const char *key_type;        /* auth.issuer.key_type: "ec" (ES256) or "rsa" (RS256) */
-    unsigned token_ttl;          /* auth.issuer.ttl: access token lifetime, s */
-    unsigned refresh_ttl;        /* auth.issuer.refresh_ttl: refresh token lifetime, s; 0 off */
+    /* token mode: the built-in issuer (ignored in the other modes) */
+    int issuer_enabled;      /* auth.issuer.enabled */
+    const char *signing_key; /* auth.issuer.key: path; generated when absent */
+    const char *key_type;    /* auth.issuer.key_type: "ec" (ES256) or "rsa" (RS256) */
+    unsigned token_ttl;      /* auth.issuer.ttl: access token lifetime, s */
+    unsigned refresh_ttl;    /* auth.issuer.refresh_ttl: refresh token lifetime, s; 0 off */
 
     /* access rules */
-    const char *const *rules;    /* auth.rule (repeatable): "<principal> <pattern> <actions>" */
+    const char *const *rules; /* auth.rule (repeatable): "<principal> <pattern> <actions>" */
     size_t nrules;
-    const char *const *admins;   /* auth.admin (repeatable): user or @group */
+    const char *const *admins; /* auth.admin (repeatable): user or @group */
     size_t nadmins;
-    const char *const *groups;   /* auth.group (repeatable): "name: user,user" */
+    const char *const *groups; /* auth.group (repeatable): "name: user,user" */
     size_t ngroups;
 
     /* failed logins */
@@ -179,14 +179,14 @@ struct auth_param {
  *        grant_type=refresh_token (refresh_token), service, client_id,
  *        scope (space-separated). */
 struct auth_token_request {
-    const char *method;                /* "GET" or "POST" */
-    const struct auth_param *query;    /* decoded query parameters (GET) */
+    const char *method;             /* "GET" or "POST" */
+    const struct auth_param *query; /* decoded query parameters (GET) */
     size_t nquery;
-    const char *form;                  /* raw POST body (not decoded), or NULL */
+    const char *form; /* raw POST body (not decoded), or NULL */
     size_t form_len;
-    const char *authorization;         /* Authorization header or NULL */
-    const char *client_addr;           /* numeric client address or NULL */
-    const char *request_id;            /* for log lines, or NULL */
+    const char *authorization; /* Authorization header or NULL */
+    const char *client_addr;   /* numeric client address or NULL */
+    const char *request_id;    /* for log lines, or NULL */
 };
 
 /* The answer of the token endpoint. Zero it before use. */

@@ -28,14 +28,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define HTP_FILE_MAX (16u << 20)
-#define HTP_BCRYPT_LEN 60
+#define HTP_FILE_MAX    (16u << 20)
+#define HTP_BCRYPT_LEN  60
 #define HTP_CACHE_SLOTS 1024
 
 /* Hashed with cost 10 when no user exists, so an unknown user costs a
  * bcrypt as well. Not a secret: the password behind it is irrelevant. */
-static const char htp_dummy_hash[] =
-    "$2b$10$E5IFj2d1Pvwt3a7x.s9brOLxoJiqBJIxhrgnlmNatVodU74IgQfJa";
+static const char htp_dummy_hash[] = "$2b$10$E5IFj2d1Pvwt3a7x.s9brOLxoJiqBJIxhrgnlmNatVodU74IgQfJa";
 
 struct htp_entry {
     char *user;
@@ -123,12 +122,10 @@ static const char *hash_kind(const char *h, size_t len)
         const char *prefix;
         const char *name;
     } kinds[] = {
-        {"$2y$", "malformed bcrypt"}, {"$2b$", "malformed bcrypt"},
-        {"$2a$", "bcrypt $2a$"},      {"$2x$", "bcrypt $2x$"},
-        {"$apr1$", "apr1-md5"},       {"{SHA}", "sha1"},
-        {"$1$", "md5-crypt"},         {"$5$", "sha256-crypt"},
-        {"$6$", "sha512-crypt"},      {"$y$", "yescrypt"},
-        {"$argon2", "argon2"},
+        {"$2y$", "malformed bcrypt"}, {"$2b$", "malformed bcrypt"}, {"$2a$", "bcrypt $2a$"},
+        {"$2x$", "bcrypt $2x$"},      {"$apr1$", "apr1-md5"},       {"{SHA}", "sha1"},
+        {"$1$", "md5-crypt"},         {"$5$", "sha256-crypt"},      {"$6$", "sha512-crypt"},
+        {"$y$", "yescrypt"},          {"$argon2", "argon2"},
     };
     for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
         size_t pl = strlen(kinds[i].prefix);
@@ -239,16 +236,15 @@ static int htp_load(struct htpasswd *h)
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
-            rc = berr_set(BERR_CONFIG, "cannot read htpasswd file %s: %s", h->path,
-                          strerror(errno));
+            rc =
+                berr_set(BERR_CONFIG, "cannot read htpasswd file %s: %s", h->path, strerror(errno));
             goto close_fd;
         }
         if (n == 0)
             break;
         rc = buf_append(&text, chunk, (size_t)n);
         if (rc < 0) {
-            rc = berr_set(BERR_CONFIG, "htpasswd file %s is over %u bytes", h->path,
-                          HTP_FILE_MAX);
+            rc = berr_set(BERR_CONFIG, "htpasswd file %s is over %u bytes", h->path, HTP_FILE_MAX);
             goto close_fd;
         }
     }
@@ -337,7 +333,7 @@ static void htp_refresh(struct htpasswd *h, time_t now)
 
 static const struct htp_entry *htp_find(const struct htpasswd *h, const char *user)
 {
-    struct htp_entry key = {(char *)user, NULL};
+    struct htp_entry key = {(char *)user, NULL, 0};
     if (!h->table.n)
         return NULL;
     return bsearch(&key, h->table.v, h->table.n, sizeof(key), entry_cmp);
@@ -439,8 +435,8 @@ out:
     return rc;
 }
 
-int htpasswd_fingerprint(struct htpasswd *h, const char *user,
-                         unsigned char out[HTPASSWD_FP_LEN], time_t now)
+int htpasswd_fingerprint(struct htpasswd *h, const char *user, unsigned char out[HTPASSWD_FP_LEN],
+                         time_t now)
 {
     char *hash = htp_lookup(h, user, now, NULL);
     if (!hash)

@@ -44,8 +44,8 @@ int htpasswd_verify(struct htpasswd *h, const char *user, const char *password, 
 /* A fingerprint of the user's current hash (first bytes of its SHA-256),
  * put in refresh tokens so that changing or removing a password revokes
  * them. Returns 0 or BERR_UNAUTHORIZED when the user does not exist. */
-int htpasswd_fingerprint(struct htpasswd *h, const char *user,
-                         unsigned char out[HTPASSWD_FP_LEN], time_t now);
+int htpasswd_fingerprint(struct htpasswd *h, const char *user, unsigned char out[HTPASSWD_FP_LEN],
+                         time_t now);
 
 /* The number of usable entries (for logs and tests). */
 size_t htpasswd_count(struct htpasswd *h);

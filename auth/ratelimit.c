@@ -16,6 +16,7 @@
 #include <openssl/rand.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define RL_BUCKETS 4096
@@ -34,6 +35,7 @@ struct ratelimit {
     unsigned window;
     uint64_t seed;
     size_t count;
+    int has_warned;
     time_t warned; /* last "table full" warning, to log it once a minute */
     struct rl_entry *buckets[RL_BUCKETS];
 };
@@ -162,9 +164,11 @@ int ratelimit_fail(struct ratelimit *rl, const char *addr, time_t now)
         if (rl->count >= RATELIMIT_MAX_ADDRS)
             rl_sweep(rl, now);
         if (rl->count >= RATELIMIT_MAX_ADDRS) {
-            int warn = now - rl->warned >= 60;
-            if (warn)
+            int warn = !rl->has_warned || now - rl->warned >= 60;
+            if (warn) {
+                rl->has_warned = 1;
                 rl->warned = now;
+            }
             pthread_mutex_unlock(&rl->mu);
             if (warn)
                 log_warn("auth: failed-login table full (%d addresses); new ones are not counted",

@@ -12,6 +12,7 @@
 #include "image/base/err.h"
 #include "image/base/xalloc.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* The bit of one action word; unknown words are 0. */

@@ -38,7 +38,10 @@ struct scope_list {
     size_t cap;
 };
 
-#define SCOPE_LIST_INIT {NULL, 0, 0}
+#define SCOPE_LIST_INIT                                                                            \
+    {                                                                                              \
+        NULL, 0, 0                                                                                 \
+    }
 
 /* Parse a comma-separated action list ("pull,push", "*", ""). Returns the
  * mask, or BERR_INVALID (negative) when a byte is outside [a-z*,]. */

@@ -217,9 +217,12 @@ ssize_t decomp_read(struct decomp *d, void *buf, size_t n)
     if (n == 0)
         return 0;
     switch (d->kind) {
-    case DECOMP_GZIP: return read_gzip(d, buf, n);
-    case DECOMP_ZSTD: return read_zstd(d, buf, n);
-    default: return read_none(d, buf, n);
+    case DECOMP_GZIP:
+        return read_gzip(d, buf, n);
+    case DECOMP_ZSTD:
+        return read_zstd(d, buf, n);
+    default:
+        return read_none(d, buf, n);
     }
 }
 

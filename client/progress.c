@@ -79,8 +79,8 @@ static void draw_item(struct progress *p, const struct progress_item *it)
     if (it->status && strcmp(it->status, "done") != 0)
         fprintf(p->out, "\033[2K%-24.24s %s\n", it->label, it->status);
     else
-        fprintf(p->out, "\033[2K%-24.24s [%s] %10s / %-10s %10s/s%s\n", it->label, bar, done,
-                total, rate, it->status ? " done" : "");
+        fprintf(p->out, "\033[2K%-24.24s [%s] %10s / %-10s %10s/s%s\n", it->label, bar, done, total,
+                rate, it->status ? " done" : "");
 }
 
 static void redraw(struct progress *p)

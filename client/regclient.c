@@ -31,7 +31,7 @@
 #include <unistd.h>
 
 #define REG_BODY_MAX_DEFAULT (4u << 20)
-#define REG_USER_AGENT "berth/0.1"
+#define REG_USER_AGENT       "berth/0.1"
 
 enum reg_auth { REG_AUTH_UNKNOWN = 0, REG_AUTH_NONE, REG_AUTH_BASIC, REG_AUTH_BEARER };
 
@@ -55,8 +55,8 @@ struct regclient {
     char errbuf[CURL_ERROR_SIZE];
 };
 
-const char regclient_manifest_accept[] = MT_OCI_MANIFEST ", " MT_OCI_INDEX
-                                         ", " MT_DOCKER_MANIFEST ", " MT_DOCKER_LIST;
+const char regclient_manifest_accept[] =
+    MT_OCI_MANIFEST ", " MT_OCI_INDEX ", " MT_DOCKER_MANIFEST ", " MT_DOCKER_LIST;
 
 /* ---- lifecycle ---------------------------------------------------------- */
 
@@ -458,8 +458,7 @@ static int fetch_token(struct regclient *rc, const char *scope, const char *chal
     if (!tok)
         tok = json_string_value(json_object_get(root, "access_token"));
     if (!tok || !*tok) {
-        rc_ = berr_set(BERR_UNAUTHORIZED, "unauthorized: token server %s sent no token",
-                       rc->realm);
+        rc_ = berr_set(BERR_UNAUTHORIZED, "unauthorized: token server %s sent no token", rc->realm);
         goto cleanup;
     }
     token_put(rc, scope, xasprintf("Authorization: Bearer %s", tok));
@@ -641,8 +640,13 @@ int regclient_do(struct regclient *rc, const struct reg_req *req, struct reg_res
     }
     if (r == 0 && resp->status == 401 && auth && rc->auth == REG_AUTH_BASIC)
         r = berr_set(BERR_UNAUTHORIZED, "unauthorized: %s: wrong username or password", rc->host);
+    else if (r == 0 && resp->status == 401 && auth && !rc->user)
+        r = berr_set(BERR_UNAUTHORIZED,
+                     "unauthorized: %s: authentication required (berth login %s)", rc->host,
+                     rc->host);
     else if (r == 0 && resp->status == 401 && auth)
-        r = berr_set(BERR_UNAUTHORIZED, "unauthorized: %s: the registry refused the token", rc->host);
+        r = berr_set(BERR_UNAUTHORIZED, "unauthorized: %s: user '%s' has no access to %s", rc->host,
+                     rc->user, req->scope ? req->scope : "the registry");
     if (r == 0 && rc->auth == REG_AUTH_UNKNOWN && resp->status != 401)
         rc->auth = REG_AUTH_NONE;
     free_secret(auth);
@@ -689,14 +693,22 @@ static const struct {
 static int status_code(long status, int fallback)
 {
     switch (status) {
-    case 400: return BERR_INVALID;
-    case 401: return BERR_UNAUTHORIZED;
-    case 403: return BERR_DENIED;
-    case 404: return fallback;
-    case 405: return BERR_UNSUPPORTED;
-    case 413: return BERR_TOO_LARGE;
-    case 416: return BERR_RANGE;
-    case 429: return BERR_TOOMANY;
+    case 400:
+        return BERR_INVALID;
+    case 401:
+        return BERR_UNAUTHORIZED;
+    case 403:
+        return BERR_DENIED;
+    case 404:
+        return fallback;
+    case 405:
+        return BERR_UNSUPPORTED;
+    case 413:
+        return BERR_TOO_LARGE;
+    case 416:
+        return BERR_RANGE;
+    case 429:
+        return BERR_TOOMANY;
     }
     return status >= 500 ? BERR_IO : BERR_INVALID;
 }
@@ -718,8 +730,8 @@ int regclient_error(const struct reg_resp *resp, int fallback, const char *subje
     }
     const char *name = berr_name(code);
     if (code == BERR_IO)
-        berr_set(code, "registry error: %s: HTTP %ld%s%s%s", subject, resp->status,
-                 msg ? " (" : "", msg ? msg : "", msg ? ")" : "");
+        berr_set(code, "registry error: %s: HTTP %ld%s%s%s", subject, resp->status, msg ? " (" : "",
+                 msg ? msg : "", msg ? ")" : "");
     else if (msg && *msg && strcasecmp(msg, name) != 0)
         berr_set(code, "%s: %s (%s)", name, subject, msg);
     else
@@ -800,9 +812,8 @@ int regclient_manifest_get(struct regclient *rc, const char *repo, const char *r
         struct digest hdr;
         if (digest_parse_cstr(&hdr, resp.docker_digest) == 0 && hdr.alg == got.alg &&
             !digest_equal(&hdr, &got)) {
-            r = berr_set(BERR_DIGEST_INVALID,
-                         "digest invalid: %s: registry says %s, content is %s", subject, hdr.str,
-                         got.str);
+            r = berr_set(BERR_DIGEST_INVALID, "digest invalid: %s: registry says %s, content is %s",
+                         subject, hdr.str, got.str);
             goto cleanup;
         }
     }
@@ -895,8 +906,8 @@ int regclient_blob_head(struct regclient *rc, const char *repo, const struct dig
     return r;
 }
 
-int regclient_blob_get(struct regclient *rc, const char *repo, const struct digest *dg,
-                       size_t max, struct buf *out)
+int regclient_blob_get(struct regclient *rc, const char *repo, const struct digest *dg, size_t max,
+                       struct buf *out)
 {
     struct reg_req req;
     struct reg_resp resp;

@@ -26,7 +26,7 @@ struct regclient_opts {
     int plain_http;       /* 1: http://, 0: https:// */
     const char *username; /* NULL: look the host up in the credential files */
     const char *password;
-    long limit_rate;      /* bytes/s per transfer, 0 = unlimited */
+    long limit_rate; /* bytes/s per transfer, 0 = unlimited */
 };
 
 /* Open a client for opts->host. Credentials come from opts, else from
@@ -52,11 +52,11 @@ struct reg_req {
     const char *content_range; /* Content-Range value ("0-99") or NULL */
     const void *body;          /* request body in memory or NULL */
     size_t body_len;
-    int body_fd;               /* request body from a file (>= 0), else -1 */
-    int64_t body_off;          /* start offset in body_fd */
-    int64_t body_fd_len;       /* bytes to send from body_fd */
-    int sink_fd;               /* write a 2xx response body here (>= 0), else -1 */
-    size_t body_max;           /* cap for a response body kept in memory (0: 4 MiB) */
+    int body_fd;         /* request body from a file (>= 0), else -1 */
+    int64_t body_off;    /* start offset in body_fd */
+    int64_t body_fd_len; /* bytes to send from body_fd */
+    int sink_fd;         /* write a 2xx response body here (>= 0), else -1 */
+    size_t body_max;     /* cap for a response body kept in memory (0: 4 MiB) */
     regclient_progress_fn progress;
     void *progress_ctx;
 };
@@ -67,14 +67,14 @@ void reg_req_init(struct reg_req *req, const char *method, const char *url);
 /* What came back. Header values are owned copies or NULL. */
 struct reg_resp {
     long status;
-    struct buf body;          /* the body, unless sent to sink_fd */
+    struct buf body; /* the body, unless sent to sink_fd */
     char *content_type;
-    char *location;           /* Location, resolved to an absolute URL */
-    char *docker_digest;      /* Docker-Content-Digest */
-    char *range;              /* Range (upload status) */
-    char *link;               /* Link (pagination), the URL inside <> resolved */
-    char *www_authenticate;   /* WWW-Authenticate */
-    int64_t content_length;   /* -1 when absent */
+    char *location;         /* Location, resolved to an absolute URL */
+    char *docker_digest;    /* Docker-Content-Digest */
+    char *range;            /* Range (upload status) */
+    char *link;             /* Link (pagination), the URL inside <> resolved */
+    char *www_authenticate; /* WWW-Authenticate */
+    int64_t content_length; /* -1 when absent */
 };
 
 /* Release the response's fields; the struct may be reused. */
@@ -133,8 +133,8 @@ int regclient_blob_head(struct regclient *rc, const char *repo, const struct dig
 
 /* GET a small blob (config) into memory, capped at `max`, verified against
  * its digest. */
-int regclient_blob_get(struct regclient *rc, const char *repo, const struct digest *dg,
-                       size_t max, struct buf *out);
+int regclient_blob_get(struct regclient *rc, const char *repo, const struct digest *dg, size_t max,
+                       struct buf *out);
 
 /* The URL of a blob (caller frees). */
 char *regclient_blob_url(struct regclient *rc, const char *repo, const struct digest *dg);

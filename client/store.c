@@ -14,6 +14,7 @@
 #include "image/layout.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,9 +103,22 @@ int store_lock(struct store *s, int exclusive)
     return 0;
 }
 
+/* The layout tag that stands for a full reference. image/layout.c accepts
+ * only tag-grammar names as ref.name, and "host:port/repo:tag" is not one,
+ * so the tag is derived from the reference's digest and the reference
+ * itself travels in the STORE_NAME_ANNOTATION annotation. */
+static void store_key(char *out, size_t size, const char *name)
+{
+    struct digest d;
+    digest_of(&d, DIGEST_SHA256, name, strlen(name));
+    snprintf(out, size, "berth-%.40s", d.hex);
+}
+
 int store_resolve(struct descriptor *out, struct store *s, const char *name)
 {
-    int rc = layout_resolve(out, s->layout, name);
+    char key[64];
+    store_key(key, sizeof(key), name);
+    int rc = layout_resolve(out, s->layout, key);
     if (rc == BERR_MANIFEST_UNKNOWN)
         berr_set(rc, "no local image '%s' (berth pull %s)", name, name);
     return rc;
@@ -112,15 +126,44 @@ int store_resolve(struct descriptor *out, struct store *s, const char *name)
 
 int store_tag(struct store *s, const char *name, const struct descriptor *desc)
 {
-    return layout_tag_set(s->layout, name, desc);
+    char key[64];
+    struct descriptor copy;
+    json_t *ann = NULL;
+    store_key(key, sizeof(key), name);
+    descriptor_copy(&copy, desc);
+    if (copy.annotations)
+        ann = json_loads(copy.annotations, 0, NULL);
+    if (!json_is_object(ann)) {
+        json_decref(ann);
+        ann = json_object();
+    }
+    json_object_set_new(ann, STORE_NAME_ANNOTATION, json_string(name));
+    json_object_del(ann, LAYOUT_REF_NAME);
+    free(copy.annotations);
+    copy.annotations = json_dumps(ann, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(ann);
+    int rc = layout_tag_set(s->layout, key, &copy);
+    descriptor_release(&copy);
+    return rc;
 }
 
 int store_untag(struct store *s, const char *name)
 {
-    int rc = layout_tag_remove(s->layout, name);
+    char key[64];
+    store_key(key, sizeof(key), name);
+    int rc = layout_tag_remove(s->layout, key);
     if (rc == BERR_MANIFEST_UNKNOWN)
         berr_set(rc, "no local image '%s'", name);
     return rc;
+}
+
+char *store_entry_name(const struct layout_entry *e)
+{
+    json_t *ann = e->desc.annotations ? json_loads(e->desc.annotations, 0, NULL) : NULL;
+    const char *v = json_string_value(json_object_get(ann, STORE_NAME_ANNOTATION));
+    char *r = v ? xstrdup(v) : e->tag ? xstrdup(e->tag) : NULL;
+    json_decref(ann);
+    return r;
 }
 
 int store_manifest(struct manifest **out, char **bytes_out, size_t *len_out, struct store *s,
@@ -149,8 +192,7 @@ static char *sources_file(struct store *s, const char *host)
     return xasprintf("%s/sources/%.32s", s->home, d.hex);
 }
 
-void store_note_source(struct store *s, const char *host, const char *repo,
-                       const struct digest *dg)
+void store_note_source(struct store *s, const char *host, const char *repo, const struct digest *dg)
 {
     char *path = sources_file(s, host);
     char *line = xasprintf("%s %s\n", dg->str, repo);

@@ -22,6 +22,11 @@
 #include "image/manifest.h"
 
 struct layout;
+struct layout_entry;
+
+/* The annotation of an index.json entry that holds its full reference
+ * (containerd uses the same key). */
+#define STORE_NAME_ANNOTATION "io.containerd.image.name"
 
 struct store {
     char *home;
@@ -48,6 +53,9 @@ int store_resolve(struct descriptor *out, struct store *s, const char *name);
 int store_tag(struct store *s, const char *name, const struct descriptor *desc);
 /* Remove tag `name`. BERR_MANIFEST_UNKNOWN when absent. */
 int store_untag(struct store *s, const char *name);
+/* The full reference of an index.json entry (from layout_entries), or its
+ * plain tag for entries written by other tools, or NULL (caller frees). */
+char *store_entry_name(const struct layout_entry *e);
 
 /* Read a manifest blob (<= 4 MiB, verified) and parse it. *bytes_out (may
  * be NULL) receives the exact bytes (caller frees). */

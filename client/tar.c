@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TAR_BLOCK 512
+#define TAR_RECORD   512
 #define TAR_META_MAX (1u << 20)
 
 struct tar_reader {
@@ -112,7 +112,7 @@ static int checksum_ok(const unsigned char *h)
     if (parse_num(&want, h + 148, 8) < 0)
         return 0;
     uint64_t sum = 0;
-    for (int i = 0; i < TAR_BLOCK; i++)
+    for (int i = 0; i < TAR_RECORD; i++)
         sum += (i >= 148 && i < 156) ? ' ' : h[i];
     return (int64_t)sum == want;
 }
@@ -134,7 +134,7 @@ static int read_meta(struct tar_reader *t, int64_t n, struct buf *out)
         rc = buf_append(out, tmp, (size_t)n);
     free(tmp);
     if (rc == 0)
-        rc = skip(t, (TAR_BLOCK - n % TAR_BLOCK) % TAR_BLOCK);
+        rc = skip(t, (TAR_RECORD - n % TAR_RECORD) % TAR_RECORD);
     return rc;
 }
 
@@ -205,7 +205,7 @@ static int pax_parse(struct pax *p, const char *d, size_t n)
 
 int tar_next(struct tar_reader *t, struct tar_entry *e)
 {
-    unsigned char h[TAR_BLOCK];
+    unsigned char h[TAR_RECORD];
     struct pax pax;
     struct buf meta = BUF_INIT;
     char *longname = NULL;
@@ -220,11 +220,11 @@ int tar_next(struct tar_reader *t, struct tar_entry *e)
         return rc;
     t->left = t->pad = 0;
     for (;;) {
-        rc = read_full(t, h, TAR_BLOCK);
+        rc = read_full(t, h, TAR_RECORD);
         if (rc < 0)
             goto cleanup;
         int zero = 1;
-        for (int i = 0; i < TAR_BLOCK && zero; i++)
+        for (int i = 0; i < TAR_RECORD && zero; i++)
             zero = h[i] == 0;
         if (zero) {
             /* end of archive (the second zero block is optional for us) */
@@ -312,10 +312,9 @@ int tar_next(struct tar_reader *t, struct tar_entry *e)
                         e->type == TAR_CHAR || e->type == TAR_BLOCK || e->type == TAR_FIFO)
                            ? 0
                            : e->size;
-        if (data == 0 && e->type != TAR_FILE)
-            e->size = 0;
+        e->size = data;
         t->left = data;
-        t->pad = (TAR_BLOCK - data % TAR_BLOCK) % TAR_BLOCK;
+        t->pad = (TAR_RECORD - data % TAR_RECORD) % TAR_RECORD;
         rc = 1;
         goto cleanup;
     }

@@ -23,13 +23,13 @@ enum tar_type {
 };
 
 struct tar_entry {
-    char *path;      /* owned: the member name as stored (not cleaned) */
-    char *link;      /* owned: link target for hard and symbolic links, else NULL */
-    char type;       /* enum tar_type, or another type byte (callers skip it) */
-    unsigned mode;   /* permission bits incl. setuid/setgid/sticky */
+    char *path;    /* owned: the member name as stored (not cleaned) */
+    char *link;    /* owned: link target for hard and symbolic links, else NULL */
+    char type;     /* enum tar_type, or another type byte (callers skip it) */
+    unsigned mode; /* permission bits incl. setuid/setgid/sticky */
     int64_t uid;
     int64_t gid;
-    int64_t size;    /* data bytes that follow (regular files) */
+    int64_t size; /* data bytes that follow (regular files) */
     int64_t mtime;
     unsigned devmajor;
     unsigned devminor;

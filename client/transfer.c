@@ -186,7 +186,10 @@ static void check_done(struct xf *xf)
 {
     CURLMsg *m;
     int left;
-    while ((m = curl_multi_info_read(xf->multi, &left)) != NULL) {
+    for (;;) {
+        m = curl_multi_info_read(xf->multi, &left);
+        if (!m)
+            break;
         if (m->msg == CURLMSG_DONE)
             finish_one(xf, m->easy_handle, m->data.result);
     }

@@ -22,15 +22,15 @@ struct transfer_job {
     struct digest digest; /* expected content (copy with digest_copy) */
     int64_t size;         /* expected size */
     /* results */
-    int rc;       /* 0 or a BERR_* code */
-    long status;  /* HTTP status (0: no response) */
-    char *error;  /* owned message when rc < 0 */
+    int rc;      /* 0 or a BERR_* code */
+    long status; /* HTTP status (0: no response) */
+    char *error; /* owned message when rc < 0 */
 };
 
 struct transfer_opts {
-    int max_parallel;        /* concurrent downloads (>= 1) */
-    const char *auth_header; /* "Authorization: ..." or NULL */
-    long limit_rate;         /* bytes/s per download, 0 = unlimited */
+    int max_parallel;          /* concurrent downloads (>= 1) */
+    const char *auth_header;   /* "Authorization: ..." or NULL */
+    long limit_rate;           /* bytes/s per download, 0 = unlimited */
     struct progress *progress; /* may be NULL */
 };
 

@@ -102,6 +102,7 @@ struct up {
     char *subject;
     char *location; /* current session URL */
     int64_t base;   /* offset of the request now in flight, for progress */
+    int resumed;    /* continued a session from the registry's Range */
 };
 
 static void up_progress(void *ctx, int64_t done, int64_t total)
@@ -132,9 +133,8 @@ static int up_start(struct up *u, int *mounted_out)
                         u->o->mount_from);
     else
         url = xasprintf("/v2/%s/blobs/uploads/", u->repo);
-    char *scope = u->o->mount_from
-                      ? xasprintf("%s repository:%s:pull", u->scope, u->o->mount_from)
-                      : xstrdup(u->scope);
+    char *scope = u->o->mount_from ? xasprintf("%s repository:%s:pull", u->scope, u->o->mount_from)
+                                   : xstrdup(u->scope);
     reg_req_init(&req, "POST", url);
     req.scope = scope;
     int r = regclient_do(u->rc, &req, &resp);
@@ -145,9 +145,9 @@ static int up_start(struct up *u, int *mounted_out)
         goto cleanup;
     }
     if (resp.status != 202 || !resp.location) {
-        r = resp.status == 202 ? berr_set(BERR_UPLOAD_INVALID, "no Location for upload of %s",
-                                          u->subject)
-                               : regclient_error(&resp, BERR_NAME_UNKNOWN, u->subject);
+        r = resp.status == 202
+                ? berr_set(BERR_UPLOAD_INVALID, "no Location for upload of %s", u->subject)
+                : regclient_error(&resp, BERR_NAME_UNKNOWN, u->subject);
         goto cleanup;
     }
     set_location(u, resp.location);
@@ -181,8 +181,8 @@ static int up_finish(struct up *u, int64_t off)
 {
     struct reg_req req;
     struct reg_resp resp;
-    char *url = xasprintf("%s%sdigest=%s", u->location, strchr(u->location, '?') ? "&" : "?",
-                          u->dg->str);
+    char *url =
+        xasprintf("%s%sdigest=%s", u->location, strchr(u->location, '?') ? "&" : "?", u->dg->str);
     reg_req_init(&req, "PUT", url);
     req.scope = u->scope;
     if (off < u->size) {
@@ -269,6 +269,7 @@ static int up_chunks(struct up *u, int64_t off)
             return berr_set(BERR_IO, "upload session of %s lost: %s", u->subject, why);
         }
         log_info("resuming upload of %s at byte %" PRId64, u->dg->str, have);
+        u->resumed = 1;
         off = have;
     }
     return up_finish(u, u->size);
@@ -330,6 +331,8 @@ int upload_blob(struct regclient *rc, const char *repo, const struct digest *dg,
         backoff(attempt + 1);
     }
 done:
+    if (r == 0 && u.resumed && how_out && *how_out == UPLOAD_SENT)
+        *how_out = UPLOAD_RESUMED;
     if (r == 0)
         state_clear(opts->state_path);
     free(u.location);

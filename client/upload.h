@@ -11,12 +11,12 @@
 #include "image/digest.h"
 
 struct upload_opts {
-    int64_t chunk_size;     /* blobs larger than this go in PATCH chunks of this size;
-                             * 0 = always one PUT */
-    const char *state_path; /* file that remembers the session URL so a later run can
-                             * resume (NULL: none) */
-    const char *mount_from; /* repository of the same registry holding the blob, or NULL */
-    int max_retries;        /* transport failures survived per blob */
+    int64_t chunk_size;             /* blobs larger than this go in PATCH chunks of this size;
+                                     * 0 = always one PUT */
+    const char *state_path;         /* file that remembers the session URL so a later run can
+                                     * resume (NULL: none) */
+    const char *mount_from;         /* repository of the same registry holding the blob, or NULL */
+    int max_retries;                /* transport failures survived per blob */
     regclient_progress_fn progress; /* bytes of this blob acknowledged so far */
     void *progress_ctx;
 };

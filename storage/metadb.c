@@ -34,10 +34,16 @@
  *   the statement starts, with the same effect.
  * - meta_manifest_put checks references and inserts in one write transaction:
  *   it is the ordering point with the garbage collector (DESIGN.md).
+ * - meta_blob_publish runs the caller's file placement and the row inserts in
+ *   one write transaction, the collector's row delete and file move run in
+ *   another (metadb_gc.c): the same lock orders a re-upload and a collection
+ *   of one digest (docs/gc.md).
+ * - A repeated link renews repo_blobs.created (the collector's grace).
  * - Callbacks (meta_repo_filter) run while a read statement is open: they must
  *   not call back into metadb.
  */
 #include "storage/metadb.h"
+#include "storage/metadb_int.h"
 
 #include <assert.h>
 #include <pthread.h>
@@ -163,8 +169,10 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_REPO_INSERT] = "INSERT INTO repos(name, created) VALUES (?1, ?2)",
     [ST_BLOB_INSERT] = "INSERT INTO blobs(digest, size, created) VALUES (?1, ?2, ?3)"
                        " ON CONFLICT(digest) DO NOTHING",
+    /* A repeated link (re-upload, mount) renews `created`: the collector's
+     * grace period counts from the last time a client put the blob here. */
     [ST_LINK_INSERT] = "INSERT INTO repo_blobs(repo_id, digest, created) VALUES (?1, ?2, ?3)"
-                       " ON CONFLICT(repo_id, digest) DO NOTHING",
+                       " ON CONFLICT(repo_id, digest) DO UPDATE SET created = excluded.created",
     [ST_LINK_SIZE] = "SELECT b.size FROM repo_blobs rb JOIN blobs b ON b.digest = rb.digest"
                      " WHERE rb.repo_id = ?1 AND rb.digest = ?2",
     [ST_BLOB_GET] = "SELECT b.size FROM repos r JOIN repo_blobs rb ON rb.repo_id = r.id"
@@ -225,6 +233,7 @@ static const char *const stmt_sql[ST__COUNT] = {
 struct conn {
     sqlite3 *h;
     sqlite3_stmt *st[ST__COUNT];
+    sqlite3_stmt *ext[METADB_EXT_SLOTS]; /* metadb_ext_stmt (metadb_gc.c) */
     struct conn *next; /* in metadb.conns */
 };
 
@@ -292,6 +301,8 @@ static void conn_close(struct conn *c)
         return;
     for (int i = 0; i < ST__COUNT; i++)
         sqlite3_finalize(c->st[i]);
+    for (int i = 0; i < METADB_EXT_SLOTS; i++)
+        sqlite3_finalize(c->ext[i]);
     if (sqlite3_close(c->h) != SQLITE_OK)
         log_error("metadata: close: %s", sqlite3_errmsg(c->h));
     free(c);
@@ -390,6 +401,41 @@ static int prepare(struct metadb *db, enum stmt_id id, struct conn **c_out, sqli
     if (err)
         return err;
     return stmt_get(*c_out, id, out);
+}
+
+int metadb_sqlite(struct metadb *db, sqlite3 **out)
+{
+    struct conn *c = NULL;
+    int err = conn_get(db, &c);
+    if (err)
+        return err;
+    *out = c->h;
+    return 0;
+}
+
+int metadb_ext_stmt(struct metadb *db, int slot, const char *sql, sqlite3 **h_out,
+                    sqlite3_stmt **out)
+{
+    struct conn *c = NULL;
+    assert(slot >= 0 && slot < METADB_EXT_SLOTS);
+    int err = conn_get(db, &c);
+    if (err)
+        return err;
+    if (!c->ext[slot]) {
+        int rc = sqlite3_prepare_v3(c->h, sql, -1, SQLITE_PREPARE_PERSISTENT, &c->ext[slot], NULL);
+        if (rc != SQLITE_OK) {
+            c->ext[slot] = NULL;
+            return db_err(c->h, "prepare");
+        }
+    }
+    *h_out = c->h;
+    *out = c->ext[slot];
+    return 0;
+}
+
+int metadb_err(sqlite3 *h, const char *what)
+{
+    return db_err(h, what);
 }
 
 /* Bind helpers: SQLITE_STATIC, so the value must outlive the statement's use
@@ -717,6 +763,37 @@ int meta_blob_link(struct metadb *db, const char *repo, const struct digest *d, 
     err = tx_begin(c);
     if (err)
         return err;
+    err = repo_ensure(c, repo, now, &repo_id);
+    if (err)
+        goto rollback;
+    err = link_insert(c, repo_id, d->str, size, now);
+    if (err)
+        goto rollback;
+    err = tx_commit(c);
+    if (err)
+        goto rollback;
+    return 0;
+rollback:
+    tx_rollback(c);
+    return err;
+}
+
+int meta_blob_publish(struct metadb *db, const char *repo, const struct digest *d, int64_t size,
+                      meta_locked_fn place, void *place_ctx)
+{
+    struct conn *c = NULL;
+    int64_t repo_id, now = now_seconds();
+    int err = conn_get(db, &c);
+    if (err)
+        return err;
+    err = tx_begin(c);
+    if (err)
+        return err;
+    /* The write lock is held from here to COMMIT: the collector cannot
+     * decide about this digest, nor move its file, in between. */
+    err = place(place_ctx);
+    if (err)
+        goto rollback;
     err = repo_ensure(c, repo, now, &repo_id);
     if (err)
         goto rollback;

@@ -31,8 +31,22 @@ void metadb_thread_done(struct metadb *db);
 /* ---- blobs ------------------------------------------------------------ */
 
 /* Record that blob d (size bytes, data already durable) is in repository
- * `repo`: create the repository and the blob row when absent, add the link. */
+ * `repo`: create the repository and the blob row when absent, add the link
+ * (a repeated link renews its age, which the collector's grace counts from).
+ * Publishing new bytes goes through meta_blob_publish instead. */
 int meta_blob_link(struct metadb *db, const char *repo, const struct digest *d, int64_t size);
+/* Work done while the metadata write lock is held; 0 or a BERR_* code. */
+typedef int (*meta_locked_fn)(void *ctx);
+/* Publish blob d (size bytes) into `repo` under the metadata write lock, the
+ * lock the garbage collector takes to delete a blob row and move its file:
+ * BEGIN IMMEDIATE; place(place_ctx) puts the blob's durable bytes in place
+ * (or finds them there); create the repository, the blob row when absent and
+ * the link; COMMIT. place() must do no I/O beyond a rename or an unlink.
+ * When place fails nothing is recorded and its code is returned. A failure
+ * after place leaves the bytes without a row: an orphan file, which the
+ * collector removes after its grace period. A repeated link renews its age. */
+int meta_blob_publish(struct metadb *db, const char *repo, const struct digest *d, int64_t size,
+                      meta_locked_fn place, void *place_ctx);
 /* Size of blob d if it is linked into repo, else BERR_BLOB_UNKNOWN. */
 int meta_blob_get(struct metadb *db, const char *repo, const struct digest *d, int64_t *size_out);
 /* Size of blob d if any repository has it, else BERR_BLOB_UNKNOWN. */

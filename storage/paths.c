@@ -111,6 +111,38 @@ int paths_upload(char out[PATHS_KEY_MAX], const char *id)
     return key_format(out, n);
 }
 
+int paths_upload_sealed(char out[PATHS_KEY_MAX], const char *id)
+{
+    if (id == NULL || !paths_upload_id_valid(id, strnlen(id, UPLOAD_ID_LEN + 1))) {
+        out[0] = '\0';
+        return berr_set(BERR_UPLOAD_UNKNOWN, "upload id invalid");
+    }
+    int n = snprintf(out, PATHS_KEY_MAX, "uploads/%s.sealed", id);
+    return key_format(out, n);
+}
+
+int paths_parse_upload(char id_out[UPLOAD_ID_LEN + 1], const char *key)
+{
+    static const char prefix[] = "uploads/";
+    static const char sealed[] = ".sealed";
+    size_t plen = sizeof(prefix) - 1;
+    id_out[0] = '\0';
+    if (key == NULL || strncmp(key, prefix, plen) != 0)
+        goto invalid;
+    const char *id = key + plen;
+    size_t len = strlen(id);
+    if (len == UPLOAD_ID_LEN + sizeof(sealed) - 1 &&
+        memcmp(id + UPLOAD_ID_LEN, sealed, sizeof(sealed) - 1) == 0)
+        len = UPLOAD_ID_LEN;
+    if (len != UPLOAD_ID_LEN || !paths_upload_id_valid(id, len))
+        goto invalid;
+    memcpy(id_out, id, UPLOAD_ID_LEN);
+    id_out[UPLOAD_ID_LEN] = '\0';
+    return 0;
+invalid:
+    return berr_set(BERR_INVALID, "not an upload key");
+}
+
 int paths_trash(char out[PATHS_KEY_MAX], const struct digest *d, unsigned long long nonce)
 {
     const struct alg_info *info;
@@ -151,4 +183,35 @@ int paths_parse_blob(struct digest *out, const char *key)
     }
 invalid:
     return berr_set(BERR_INVALID, "not a blob key");
+}
+
+int paths_parse_trash(struct digest *out, const char *key)
+{
+    static const char prefix[] = "trash/";
+    size_t plen = sizeof(prefix) - 1;
+    if (key == NULL || strncmp(key, prefix, plen) != 0)
+        goto invalid;
+    const char *p = key + plen;
+    for (size_t i = 0; i < sizeof(algs) / sizeof(algs[0]); i++) {
+        const struct alg_info *info = &algs[i];
+        if (strncmp(p, info->name, info->name_len) != 0 || p[info->name_len] != '/')
+            continue;
+        const char *hex = p + info->name_len + 1;
+        const char *nonce = hex + info->hex_len;
+        if (strnlen(hex, info->hex_len) != info->hex_len || !all_lower_hex(hex, info->hex_len) ||
+            nonce[0] != '.' || nonce[1] == '\0')
+            goto invalid;
+        for (const char *c = nonce + 1; *c; c++)
+            if (*c < '0' || *c > '9')
+                goto invalid;
+        memset(out, 0, sizeof(*out));
+        out->alg = info->alg;
+        int n = snprintf(out->str, sizeof(out->str), "%s:%.*s", info->name, (int)info->hex_len, hex);
+        if (n < 0 || (size_t)n >= sizeof(out->str))
+            goto invalid;
+        out->hex = out->str + info->name_len + 1;
+        return 0;
+    }
+invalid:
+    return berr_set(BERR_INVALID, "not a trash key");
 }

@@ -18,10 +18,19 @@
  *    database or storage I/O happens under the mutex.
  *  - session->hash != NULL  =>  it covers exactly session->size staged bytes.
  *  - finish verifies size and digest before anything is published; then the
- *    blob is made durable and renamed into place (blobstore_commit) before its
- *    row is inserted (meta_blob_link); the session row goes last. Two sessions
- *    finishing the same digest are therefore harmless: each proved its bytes
- *    by digest before its rename.
+ *    staged bytes are made durable under uploads/<id>.sealed (fsync, rename,
+ *    fsync: outside any lock), and published in one metadata write
+ *    transaction (meta_blob_publish): under the write lock the sealed file is
+ *    renamed into place when the blob's file is missing, or dropped when it
+ *    is there, and the row and link are inserted before COMMIT. The
+ *    collector deletes a row and moves its file aside under the same lock,
+ *    so a re-upload of a digest being collected either finds the file gone
+ *    and puts its own in place, or keeps the file alive with its link - it
+ *    never records a row whose file the collector then takes (DESIGN.md,
+ *    "Collector vs. re-upload"). The session row goes last. Two sessions
+ *    finishing the same digest are harmless: each proved its bytes by digest
+ *    before anything was renamed.
+ *  - expiry treats uploads/<id>.sealed as part of session <id>.
  *  - ephemeral sessions are in the table too (in use for their whole life), so
  *    expiry never removes the staged file of a monolithic upload in flight.
  */
@@ -554,6 +563,21 @@ int upload_close(struct upload *u)
     return rc;
 }
 
+struct publish {
+    struct blobstore *bs;
+    const char *sealed;
+    const struct digest *d;
+    int64_t size;
+    int placed;
+};
+
+/* meta_blob_publish's callback: runs with the metadata write lock held. */
+static int publish_place(void *ctx)
+{
+    struct publish *p = ctx;
+    return blobstore_place(p->bs, p->sealed, p->d, p->size, &p->placed);
+}
+
 int upload_finish(struct upload *u, const struct digest *expected, int64_t expect_size)
 {
     struct upload_mgr *m = u->m;
@@ -592,12 +616,27 @@ int upload_finish(struct upload *u, const struct digest *expected, int64_t expec
                       expected->str);
         goto end;
     }
-    /* Verified: publish (durable rename), then record, then end the session. */
-    rc = blobstore_commit(m->bs, u->w, expected);
-    u->w = NULL;
+    /* Verified: seal (durable, outside the lock), then publish under the
+     * lock, then end the session. */
+    char sealed[PATHS_KEY_MAX], msg[512];
+    rc = paths_upload_sealed(sealed, s->id);
     if (rc < 0)
         goto end;
-    rc = meta_blob_link(m->db, s->repo, expected, u->size);
+    rc = driver_writer_commit(u->w, sealed);
+    u->w = NULL;
+    if (rc < 0)
+        goto drop_sealed;
+    struct publish pub = {m->bs, sealed, expected, u->size, 0};
+    rc = meta_blob_publish(m->db, s->repo, expected, u->size, publish_place, &pub);
+    if (rc == 0 || pub.placed)
+        goto end;
+drop_sealed:
+    /* A failed commit may still have renamed the bytes (only the directory
+     * fsync failed), a failed publish leaves them sealed: nothing refers to
+     * them. Keep the first failure's message. */
+    snprintf(msg, sizeof(msg), "%s", berr_message());
+    driver_remove(m->drv, sealed);
+    berr_set(rc, "%s", msg);
 end:
     upload_end(u);
     return rc;
@@ -722,9 +761,11 @@ int upload_expire(struct upload_mgr *m, int64_t before)
     /* 2. Staged files with no row and no live session, older than `before`. */
     rc = driver_walk(m->drv, "uploads/", collect_old, &ow);
     for (size_t i = 0; i < ow.n && rc == 0; i++) {
-        const char *id = ow.keys[i] + strlen("uploads/");
+        char id[UPLOAD_ID_LEN + 1];
         int known = 0;
-        if (paths_upload_id_valid(id, strlen(id))) {
+        if (paths_parse_upload(id, ow.keys[i]) < 0) {
+            berr_clear(); /* not a session's file: stray, remove it */
+        } else {
             pthread_mutex_lock(&m->mu);
             known = table_find(m, id) != NULL;
             pthread_mutex_unlock(&m->mu);

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2016,SC2317,SC2119 # jq programs in single quotes; functions called via check
 # api.sh: curl-level conformance with the OCI Distribution Specification v1.1 (see
 # ../shared/specs/PROTOCOL.md): uploads, blobs, mounts, manifests of all four media types, tags,
 # catalog, referrers, names and digests, error bodies, status codes and headers.
 # Runs against berthd (default) or the reference registry (BERTH_TEST_TARGET=reference); checks the
 # reference legitimately fails (Distribution 2.8 has no referrers API, ...) are berthd-only.
+# shellcheck source-path=SCRIPTDIR source=../lib/common.sh
 . "$(dirname "$0")/../lib/common.sh"
 
 "$BERTH_ROOT/tests/fixtures/mkimage" || exit 1
@@ -59,7 +61,7 @@ R1_SIZE=$(file_size "$T/rand1")
 # POST then PUT
 req POST /v2/api/up/blobs/uploads/
 check_status 202 "start upload"
-check_header_re Location '^(/|http://).*/v2/api/up/blobs/uploads/.+'
+check_header_re Location '^(https?://[^/]+)?/v2/api/up/blobs/uploads/.+'
 check_header_re Docker-Upload-UUID '^.+$'
 loc=$(abs_url "$(hdr Location)")
 req PUT "$(add_query "$loc" "digest=$R1")" "${OCTET[@]}" --data-binary "@$T/rand1"
@@ -232,6 +234,8 @@ check "Range body is the slice" body_is "$T/slice"
 req GET "/v2/api/up/blobs/$R1" -H 'Range: bytes=299000-'
 check_status 206 "open-ended Range"
 check_header Content-Range "bytes 299000-$((R1_SIZE - 1))/$R1_SIZE"
+req GET "/v2/api/up/blobs/$R1" -H "Range: bytes=$R1_SIZE-"
+check_status 416 "Range starting past the end"
 req GET "/v2/api/up/blobs/$ZERO"
 check_status 404 "unknown blob"
 check_json_error BLOB_UNKNOWN
@@ -526,6 +530,16 @@ paginate() {
     else
         fail "pagination of $url with n=$n: pages within n: ${good:-no}; got $all, want $want"
     fi
+    local len expect
+    len=$(jq length <<<"$want")
+    expect=$(((len + n - 1) / n))
+    [ "$expect" -gt 0 ] || expect=1
+    if [ "$TARGET" = berthd ] || [ "$pages" = "$expect" ]; then
+        check "$url n=$n: $pages pages for $len entries, no Link on the last (expected $expect)" \
+            test "$pages" = "$expect"
+    else
+        skip "$url n=$n: $pages pages for $len entries (reference adds a last empty page)"
+    fi
 }
 if [ "$TARGET" = berthd ]; then
     paginate /v2/api/tags/tags/list 3 "$SORTED_TAGS" tags
@@ -643,12 +657,12 @@ for name in ../x ../../escape a/../../b Foo UPPER/case a//b a/./b .a a- -a a__-b
     "$(printf 'n%.0s' $(seq 1 256))"; do
     for r in "GET /v2/$name/tags/list" "POST /v2/$name/blobs/uploads/" \
         "PUT /v2/$name/manifests/latest" "GET /v2/$name/blobs/$R1"; do
-        m=${r%% *}
+        meth=${r%% *}
         u=${r#* }
-        if [ "$m" = PUT ]; then
+        if [ "$meth" = PUT ]; then
             req PUT "$u" -H "Content-Type: $OCI_MANIFEST" --data-binary "@$(blob single "$SINGLE_MANIFEST")"
         else
-            req "$m" "$u"
+            req "$meth" "$u"
         fi
         # Distribution redirects (301) paths with .. or //, accepts some upper-case names and
         # answers 500 to over-long ones: only the containment check below applies to it.
@@ -683,6 +697,34 @@ if berthd_only "malformed manifest digest -> 400 (reference: 500)"; then
     check_status "400|404" "malformed tag"
 fi
 
+# upload ids are validated: no traversal through them
+for u in ..%2F..%2Fmetadata.db ..%2f..%2fblobs %2e%2e%2f%2e%2e%2fx not-a-uuid \
+    ../../../metadata.db; do
+    for meth in GET DELETE PATCH PUT; do
+        if [ "$meth" = PUT ]; then
+            req PUT "/v2/api/up/blobs/uploads/$u?digest=$TW" "${OCTET[@]}" --data-binary "@$T/twenty"
+        elif [ "$meth" = PATCH ]; then
+            req PATCH "/v2/api/up/blobs/uploads/$u" "${OCTET[@]}" --data-binary "@$T/twenty"
+        else
+            req "$meth" "/v2/api/up/blobs/uploads/$u"
+        fi
+        if [ "$TARGET" = reference ] && [ "$STATUS" = 301 ]; then continue; fi
+        check_status "400|404" "bad upload id '$u'"
+    done
+done
+req GET "/v2/api/up/blobs/$R1"
+check "server data intact after upload-id traversal attempts" test "$STATUS" = 200
+escaped=$(find "$JAIL" -mindepth 1 -path "$JAIL/data" -prune -o -print | head -n 5)
+check "still nothing beside the data directory ($escaped)" test -z "$escaped"
+if berthd_only "tag grammar"; then
+    long=$(printf 't%.0s' $(seq 1 129))
+    req PUT "/v2/api/img/manifests/$long" -H "Content-Type: $OCI_MANIFEST" \
+        --data-binary "@$(blob single "$SINGLE_MANIFEST")"
+    check_status "400|404" "129-character tag refused"
+    req GET "/v2/api/img/manifests/${long:0:128}" "${ACCEPT_ALL[@]}"
+    check_status 404 "128-character tag is valid (unknown)"
+fi
+
 for p in /v2/api/img/unknown /v2/api/img/blobs/ /v3/ /v2/api/img/manifests/ /nothing; do
     req GET "$p"
     check_status 404 "unknown path"
@@ -691,6 +733,7 @@ for r in "PUT /v2/api/img/tags/list" "DELETE /v2/_catalog" "PATCH /v2/api/img/ma
     "POST /v2/api/img/blobs/$R1" "PUT /v2/api/img/blobs/$R1"; do
     req "${r%% *}" "${r#* }"
     check_status 405 "wrong method"
+    check_header_re Allow '^[A-Z]+(, *[A-Z]+)*$'
 done
 
 check_api_header_everywhere
