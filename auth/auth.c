@@ -170,7 +170,7 @@ static int check_text(const char *value, const char *key, int required)
 static int validate(const struct auth_settings *s)
 {
     int token = s->mode == AUTH_MODE_TOKEN;
-    int rc = check_text(s->basic_realm, "auth.basic_realm", 1);
+    int rc = check_text(s->basic_realm, "auth.basic-realm", s->mode != AUTH_MODE_NONE);
     if (rc == 0 && token)
         rc = check_text(s->realm, "auth.token.realm (the token endpoint URL clients reach)", 1);
     if (rc == 0 && token)
@@ -230,7 +230,8 @@ int auth_new(struct auth **out, const struct auth_settings *s)
     a->mode = s->mode;
     a->clock = s->clock;
     a->leeway = s->leeway;
-    a->basic_challenge = xasprintf("Basic realm=\"%s\"", s->basic_realm);
+    a->basic_challenge = xasprintf("Basic realm=\"%s\"",
+                                   s->basic_realm && *s->basic_realm ? s->basic_realm : "berth");
     a->realm = xstrdup(s->realm ? s->realm : "");
     a->service = xstrdup(s->service ? s->service : "");
     a->issuer = xstrdup(s->issuer ? s->issuer : "");

@@ -57,8 +57,8 @@ enum auth_mode { AUTH_MODE_NONE = 0, AUTH_MODE_HTPASSWD = 1, AUTH_MODE_TOKEN = 2
 struct auth_settings {
     enum auth_mode mode;      /* auth.mode */
     const char *htpasswd;     /* auth.htpasswd: path (htpasswd mode, built-in issuer) */
-    const char *basic_realm;  /* auth.basic_realm: realm of the Basic challenge */
-    unsigned basic_cache_ttl; /* auth.basic_cache_ttl: s a verified password is cached; 0 off */
+    const char *basic_realm;  /* auth.basic-realm: realm of the Basic challenge */
+    unsigned basic_cache_ttl; /* auth.basic-cache-ttl: s a verified password is cached; 0 off */
 
     /* token mode: verifying */
     const char *realm;       /* auth.token.realm: token endpoint URL in the challenge */
@@ -72,9 +72,9 @@ struct auth_settings {
     /* token mode: the built-in issuer (ignored in the other modes) */
     int issuer_enabled;      /* auth.issuer.enabled */
     const char *signing_key; /* auth.issuer.key: path; generated when absent */
-    const char *key_type;    /* auth.issuer.key_type: "ec" (ES256) or "rsa" (RS256) */
+    const char *key_type;    /* auth.issuer.key-type: "ec" (ES256) or "rsa" (RS256) */
     unsigned token_ttl;      /* auth.issuer.ttl: access token lifetime, s */
-    unsigned refresh_ttl;    /* auth.issuer.refresh_ttl: refresh token lifetime, s; 0 off */
+    unsigned refresh_ttl;    /* auth.issuer.refresh-ttl: refresh token lifetime, s; 0 off */
 
     /* access rules */
     const char *const *rules; /* auth.rule (repeatable): "<principal> <pattern> <actions>" */

@@ -34,15 +34,19 @@ struct member {
     int64_t size;
 };
 
+/* Pointers, not structs: a struct digest points into itself and must not
+ * be moved by a realloc. */
 struct members {
-    struct member *v;
+    struct member **v;
     size_t n;
 };
 
 static void members_release(struct members *ms)
 {
-    for (size_t i = 0; i < ms->n; i++)
-        free(ms->v[i].name);
+    for (size_t i = 0; i < ms->n; i++) {
+        free(ms->v[i]->name);
+        free(ms->v[i]);
+    }
     free(ms->v);
 }
 
@@ -53,8 +57,8 @@ static const struct member *members_find(const struct members *ms, const char *r
         return NULL;
     const struct member *found = NULL;
     for (size_t i = 0; i < ms->n && !found; i++)
-        if (strcmp(ms->v[i].name, name) == 0)
-            found = &ms->v[i];
+        if (strcmp(ms->v[i]->name, name) == 0)
+            found = ms->v[i];
     free(name);
     return found;
 }
@@ -153,10 +157,9 @@ int archive_import(struct descriptor *out, char **repotag_out, struct layout *l,
                 free(name);
             } else {
                 ms.v = xrealloc(ms.v, (ms.n + 1) * sizeof(*ms.v));
-                struct member *m = &ms.v[ms.n];
-                memset(m, 0, sizeof(*m));
+                struct member *m = xcalloc(1, sizeof(*m));
                 m->name = name;
-                ms.n++;
+                ms.v[ms.n++] = m;
                 rc = store_member(m, l, t);
             }
         } else {

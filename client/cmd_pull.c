@@ -128,7 +128,11 @@ static int pull_layers(struct cli *cli, struct store *s, struct regclient *rc, c
                 transfer_job_release(&jobs[i]);
                 continue;
             }
-            jobs[k++] = jobs[i];
+            if (k != i) {
+                jobs[k] = jobs[i]; /* the digest is re-copied: it points into itself */
+                digest_copy(&jobs[k].digest, &jobs[i].digest);
+            }
+            k++;
         }
         n = k;
     }

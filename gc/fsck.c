@@ -58,6 +58,10 @@ static struct suspect *push(struct suspects *s)
     if (s->n == s->cap) {
         s->cap = s->cap ? s->cap * 2 : 32;
         s->v = xrealloc(s->v, s->cap * sizeof(*s->v));
+        /* a digest's hex points into its own str: re-point the moved ones */
+        for (size_t i = 0; i < s->n; i++)
+            if (s->v[i].valid)
+                s->v[i].d.hex = strchr(s->v[i].d.str, ':') + 1;
     }
     struct suspect *x = &s->v[s->n++];
     memset(x, 0, sizeof(*x));

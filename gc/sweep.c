@@ -129,6 +129,10 @@ static struct entry *entries_push(struct entries *e)
     if (e->n == e->cap) {
         e->cap = e->cap ? e->cap * 2 : 64;
         e->v = xrealloc(e->v, e->cap * sizeof(*e->v));
+        /* a digest's hex points into its own str: re-point the moved ones */
+        for (size_t i = 0; i < e->n; i++)
+            if (e->v[i].valid)
+                e->v[i].d.hex = strchr(e->v[i].d.str, ':') + 1;
     }
     struct entry *x = &e->v[e->n++];
     memset(x, 0, sizeof(*x));

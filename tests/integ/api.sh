@@ -43,7 +43,7 @@ start_target "$JAIL/data" || {
     fail "server did not start"
     finish
 }
-echo "# target: $TARGET at $SRV_URL"
+describe_target
 
 # === base ======================================================================================
 req GET /v2/
@@ -68,8 +68,8 @@ req PUT "$(add_query "$loc" "digest=$R1")" "${OCTET[@]}" --data-binary "@$T/rand
 check_status 201 "POST then PUT with the whole body"
 check_header Docker-Content-Digest "$R1"
 check_header_re Location "/v2/api/up/blobs/$R1\$"
-req GET "/v2/api/up/blobs/$R1"
-check_status 200
+req GET "$(abs_url "$(hdr Location)")"
+check_status 200 "GET the Location of the new blob"
 check "GET returns the uploaded bytes" body_is "$T/rand1"
 
 # single-request monolithic POST ?digest=
@@ -305,6 +305,9 @@ manifest_roundtrip() {
     check_status 201 "PUT $mt by tag"
     check_header Docker-Content-Digest "$dg"
     check_header_re Location "/v2/$repo/manifests/.+"
+    req GET "$(abs_url "$(hdr Location)")" "${ACCEPT_ALL[@]}"
+    check_status 200 "GET the Location of the new manifest"
+    check "$LAST: byte-exact" body_is "$file"
     for ref in "$tag" "$dg"; do
         req GET "/v2/$repo/manifests/$ref" "${ACCEPT_ALL[@]}"
         check_status 200
@@ -359,6 +362,14 @@ printf '{\n  "schemaVersion": 2,\n  "mediaType": "%s",\n  "manifests": [\n    {"
     "$DOCKER_LIST" "$DOCKER_MANIFEST" "$V2S2_MANIFEST" "$(file_size "$FX/docker-v2s2/manifest.json")" \
     >"$T/list.json"
 manifest_roundtrip api/img list "$T/list.json" "$DOCKER_LIST"
+
+# a tag moves to the manifest pushed last
+for f in "$T/pretty.json" "$(blob single "$SINGLE_MANIFEST")"; do
+    put_manifest api/img moving "$f" "$OCI_MANIFEST"
+    check_status 201 "PUT tag 'moving'"
+    req GET /v2/api/img/manifests/moving "${ACCEPT_ALL[@]}"
+    check "tag 'moving' now serves $(sha256_of "$f" | cut -c1-19)" body_is "$f"
+done
 
 # manifest PUT by a digest that does not match the body
 req PUT "/v2/api/img/manifests/$ZERO" -H "Content-Type: $OCI_MANIFEST" \
@@ -552,6 +563,13 @@ if [ "$TARGET" = berthd ]; then
     check_status 200 "n=0"
     check_json "n=0 gives an empty list" '.tags == []'
     check_header_absent Link "n=0"
+    req GET "/v2/api/tags/tags/list?n=2&last=a0"
+    check_status 200
+    check_json "last= need not be a tag: n=2&last=a0 gives b, c" '.tags == ["b","c"]'
+    req GET "/v2/api/tags/tags/list?n=1000"
+    check_status 200 "n larger than the list"
+    check_json "n=1000 gives every tag" '.tags == $w' --argjson w "$SORTED_TAGS"
+    check_header_absent Link "n larger than the list"
     req GET "/v2/api/tags/tags/list?last=z9"
     check_status 200 "last= the last tag"
     check_json "nothing after the last tag" '.tags == []'
@@ -575,6 +593,11 @@ if berthd_only "catalog in byte order (reference walks directories: ns, ns/x, ns
 fi
 paginate /v2/_catalog 4 "$ALL_REPOS" repositories
 paginate /v2/_catalog 1 "$ALL_REPOS" repositories
+req GET "/v2/_catalog?n=2&last=cat/ns-"
+check_status 200
+if berthd_only "catalog last= in byte order"; then
+    check_json "catalog n=2&last=cat/ns- gives cat/ns-a, cat/ns.b" '.repositories == ["cat/ns-a","cat/ns.b"]'
+fi
 req GET "/v2/_catalog?n=0"
 check_status 200 "catalog n=0"
 check_json "catalog n=0 gives an empty list" '.repositories == []'
@@ -633,6 +656,27 @@ if berthd_only "referrers API"; then
     req GET /v2/api/ref/referrers/sha256:nothex
     check_status 400 "referrers of a malformed digest"
     check_json_error DIGEST_INVALID
+    req GET "/v2/api/ref/referrers/$SINGLE_MANIFEST?artifactType=application%2Fvnd.berth.test.sbom.v1%2Bjson"
+    check_status 200 "percent-encoded artifactType filter"
+    check_header OCI-Filters-Applied artifactType
+    check_json "encoded filter keeps only the sbom" '[.manifests[].digest] == [$d]' --arg d "$REF_SBOM_MANIFEST"
+    # without artifactType the entry carries the config media type
+    printf '{"schemaVersion":2,"mediaType":"%s","config":{"mediaType":"application/vnd.berth.test.config.v1+json","digest":"%s","size":2},"layers":[{"mediaType":"application/vnd.oci.empty.v1+json","digest":"%s","size":2}],"subject":%s,"annotations":{"org.berth.test.kind":"config-typed"}}' \
+        "$OCI_MANIFEST" "$EMPTY_CONFIG" "$EMPTY_CONFIG" \
+        "$(jq -cn --arg d "$SINGLE_MANIFEST" --argjson s "$SINGLE_MANIFEST_SIZE" --arg m "$OCI_MANIFEST" \
+            '{mediaType: $m, digest: $d, size: $s}')" >"$T/cfgref.json"
+    push_blobs api/ref3 referrer "$EMPTY_CONFIG"
+    req PUT /v2/api/ref3/manifests/cfgref -H "Content-Type: $OCI_MANIFEST" --data-binary "@$T/cfgref.json"
+    check_status 201 "referrer without artifactType"
+    check_header OCI-Subject "$SINGLE_MANIFEST"
+    req GET "/v2/api/ref3/referrers/$SINGLE_MANIFEST"
+    check_json "entry without artifactType carries the config media type" \
+        '.manifests == [{mediaType: $m, digest: $d, size: $s,
+            artifactType: "application/vnd.berth.test.config.v1+json",
+            annotations: {"org.berth.test.kind": "config-typed"}}]' \
+        --arg m "$OCI_MANIFEST" --arg d "$(sha256_of "$T/cfgref.json")" --argjson s "$(file_size "$T/cfgref.json")"
+    req GET "/v2/api/ref3/referrers/$SINGLE_MANIFEST?artifactType=application/vnd.berth.test.config.v1%2Bjson"
+    check_json "filter matches the config media type" '.manifests | length == 1'
     # a subject that is not pushed yet is accepted
     push_blobs api/ref2 referrer "$EMPTY_CONFIG" "$REF_SIG_BLOB"
     req PUT /v2/api/ref2/manifests/sig -H "Content-Type: $OCI_MANIFEST" \

@@ -51,7 +51,7 @@ start_target || {
     fail "server did not start"
     finish
 }
-echo "# target: $TARGET at $SRV_URL"
+describe_target
 PORT=$SRV_PORT
 DATA=$SRV_DATA
 

@@ -79,7 +79,7 @@ start_target || {
     fail "server did not start"
     finish
 }
-echo "# target: $TARGET at $SRV_URL"
+describe_target
 
 # race 1: the same blobs pushed at once to two repositories -> both succeed, one copy on disk. First
 # thing on a fresh registry, so that neither client can mount the blob from elsewhere.

@@ -419,13 +419,37 @@ _cleanup() {
 trap _cleanup EXIT
 trap 'exit 130' INT TERM
 
-# finish: stop the server cleanly (a check), print the summary; exits with its status.
-finish() {
-    check_clean_stop
+# summary: print "N passed, N failed" (after the number of skipped checks, if any); returns
+# non-zero when a check failed or none passed.
+summary() {
     if [ "$SKIP" -gt 0 ]; then echo "$SKIP checks skipped"; fi
     echo "$PASS passed, $FAIL failed"
-    if [ "$FAIL" -eq 0 ] && [ "$PASS" -gt 0 ]; then exit 0; fi
-    exit 1
+    [ "$FAIL" -eq 0 ] && [ "$PASS" -gt 0 ]
+}
+
+# finish: stop the server cleanly (a check), keep the server logs of a failed run in tests/out/logs,
+# print the summary and exit with its status.
+finish() {
+    local suite f
+    check_clean_stop
+    if [ "$FAIL" -gt 0 ]; then
+        suite=$(basename "$0" .sh)
+        for f in "$T"/server.*.log; do
+            [ -f "$f" ] && cp "$f" "$OUT/logs/$suite.$TARGET.${f##*/}"
+        done
+        echo "server logs kept in $OUT/logs/$suite.$TARGET.server.*.log" >&2
+    fi
+    summary
+    exit $?
+}
+
+# describe_target: one comment line naming the server under test.
+describe_target() {
+    if [ "$TARGET" = reference ]; then
+        echo "# target: reference registry ($REFERENCE_REGISTRY) at $SRV_URL"
+    else
+        echo "# target: berthd ($BERTHD) at $SRV_URL"
+    fi
 }
 
 mkdir -p "$OUT/logs"

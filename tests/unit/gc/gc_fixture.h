@@ -137,6 +137,13 @@ static inline struct gc_report fx_gc(struct fx *fx, const struct gc_options *o)
     return r;
 }
 
+/* Copy a digest that was passed around by value (its `hex` pointer is not
+ * trusted; digest_copy would follow it). */
+static inline void fx_dcopy(struct digest *out, const struct digest *in)
+{
+    assert_int_equal(digest_parse_cstr(out, in->str), 0);
+}
+
 /* Upload `data` into repo through an upload session (the server's path). */
 static inline struct digest fx_blob(struct fx *fx, const char *repo, const char *data)
 {
@@ -197,7 +204,8 @@ static inline struct digest fx_manifest(struct fx *fx, const char *repo, const c
 static inline void fx_tag(struct fx *fx, const char *repo, const char *tag, const struct digest *d)
 {
     struct meta_manifest m;
-    assert_int_equal(meta_manifest_get(fx->db, repo, d->str, 1, &m), 0);
+    if (meta_manifest_get(fx->db, repo, d->str, 1, &m) != 0)
+        fail_msg("meta_manifest_get %s: %s", d->str, berr_message());
     struct meta_manifest_put p = {
         .repo = repo,
         .digest = d,

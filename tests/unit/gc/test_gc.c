@@ -343,28 +343,41 @@ static void test_grace(void **state)
     assert_true(fx_blob_gone(fx, &e));
 }
 
-/* A re-upload renews a link's age. */
+/* A re-upload renews a link's age (the grace counts from the last push). */
 static void test_relink_renews_grace(void **state)
 {
     struct fx *fx = *state;
-    int64_t now = (int64_t)time(NULL);
+    int64_t t = (int64_t)time(NULL);
     struct digest l = fx_blob(fx, "r", "layer");
+    while ((int64_t)time(NULL) < t + 2)
+        usleep(50 * 1000);
+    /* cutoff t + 1: the first link (created at t) is older than the grace */
     struct gc_options o = fx_opts();
-    o.grace = 3600;
-    o.now = now + 7200;
+    o.now = t + 2;
+    o.grace = 1;
     o.dry_run = 1;
     struct gc_report r = fx_gc(fx, &o);
+    assert_int_equal(r.links, 1);
     assert_int_equal(r.blobs, 1);
     gc_report_release(&r);
-    /* Still one hour and a half ahead in "now": the link created at `now`
-     * is older than the grace. A mount into another repository now makes a
-     * young link: the blob is kept. */
+    /* The client pushes the layer again (its manifest is about to follow). */
+    struct digest again = fx_blob(fx, "r", "layer");
+    assert_true(digest_equal(&again, &l));
+    r = fx_gc(fx, &o);
+    assert_int_equal(r.links, 0);
+    assert_int_equal(r.blobs, 0);
+    gc_report_release(&r);
+    /* A mount renews it too: with a later cutoff only the mount is young. */
+    while ((int64_t)time(NULL) < t + 4)
+        usleep(50 * 1000);
     int64_t size;
     assert_int_equal(meta_blob_mount(fx->db, "r2", &l, "r", NULL, NULL, &size), 0);
-    o.now = now + 3000;
+    o.now = t + 4;
+    o.grace = 0;
+    o.now = t + 4;
     r = fx_gc(fx, &o);
+    assert_int_equal(r.links, 1); /* r's link (t + 2) is older than t + 4; r2's is not */
     assert_int_equal(r.blobs, 0);
-    assert_int_equal(r.links, 0);
     gc_report_release(&r);
 }
 

@@ -96,7 +96,7 @@ static void run_reupload_race(struct fx *fx, enum gc_point at, int unlocked)
     assert_int_equal(meta_blob_unlink(fx->db, "race", &d), 0);
 
     struct race r = {.at = at};
-    digest_copy(&r.victim, &d);
+    fx_dcopy(&r.victim, &d);
     r.pub = (struct publisher){.fx = fx, .repo = "race", .data = data, .unlocked = unlocked};
     struct gc_options o = fx_opts();
     o.hook = race_hook;
@@ -263,7 +263,7 @@ static void test_tag_between_mark_and_sweep(void **state)
     struct digest b[] = {c};
     struct digest m = fx_manifest(fx, "put", NULL, b, 1, NULL, 0, NULL);
     struct put_ctx p = {.fx = fx, .tag = "now-tagged", .at = GC_POINT_MARKED};
-    digest_copy(&p.tag_target, &m);
+    fx_dcopy(&p.tag_target, &m);
     struct gc_options o = fx_opts();
     o.delete_untagged = 1;
     o.hook = put_hook;
