@@ -157,6 +157,88 @@ cleanup:
     return r;
 }
 
+/* What push reads from: a layout (the store's, or one opened or built for
+ * the command) and the descriptor of the image in it. */
+struct push_src {
+    struct layout *layout; /* where blobs come from (not owned when the store's) */
+    struct layout *own;    /* a layout this command opened, or NULL */
+    struct descriptor desc;
+    char *tmpdir;  /* a directory to remove afterwards, or NULL */
+    char *repotag; /* the archive's own name for the image, or NULL */
+};
+
+static void src_release(struct push_src *ps)
+{
+    layout_free(ps->own);
+    if (ps->tmpdir)
+        unpack_remove_tree(ps->tmpdir);
+    free(ps->tmpdir);
+    free(ps->repotag);
+    descriptor_release(&ps->desc);
+}
+
+/* oci:DIR[:TAG]; without TAG the layout must hold exactly one image. */
+static int src_open_oci(struct push_src *ps, const char *spec)
+{
+    char *dir = xstrdup(spec);
+    char *colon = strrchr(dir, ':');
+    const char *tag = NULL;
+    if (colon && !strchr(colon, '/')) {
+        *colon = '\0';
+        tag = colon + 1;
+    }
+    int r = layout_open(&ps->own, dir);
+    if (r == 0 && tag) {
+        r = layout_resolve(&ps->desc, ps->own, tag);
+    } else if (r == 0) {
+        struct layout_entry *e = NULL;
+        size_t n = 0;
+        r = layout_entries(&e, &n, ps->own);
+        if (r == 0 && n != 1)
+            r = berr_set(BERR_INVALID, "%s has %zu images; name one as oci:DIR:TAG", dir, n);
+        if (r == 0)
+            descriptor_copy(&ps->desc, &e[0].desc);
+        layout_entries_free(e, n);
+    }
+    ps->layout = ps->own;
+    free(dir);
+    return r;
+}
+
+/* A docker save archive, imported into a temporary layout under home. */
+static int src_open_archive(struct push_src *ps, const char *home, const char *path)
+{
+    ps->tmpdir = xasprintf("%s/tmp-push-XXXXXX", home);
+    if (!mkdtemp(ps->tmpdir)) {
+        free(ps->tmpdir);
+        ps->tmpdir = NULL;
+        return berr_set(BERR_IO, "cannot create a temporary directory in %s", home);
+    }
+    char *ldir = xasprintf("%s/layout", ps->tmpdir);
+    int r = layout_create(&ps->own, ldir);
+    free(ldir);
+    if (r == 0)
+        r = archive_import(&ps->desc, &ps->repotag, ps->own, path);
+    ps->layout = ps->own;
+    return r;
+}
+
+/* An image of the local store. */
+static int src_open_local(struct push_src *ps, const struct cli *cli, struct store *st,
+                          const char *ref)
+{
+    struct reference sref;
+    int r = cli_ref_parse(&sref, cli, ref);
+    if (r < 0)
+        return r;
+    char *name = cli_ref_string(&sref);
+    reference_release(&sref);
+    r = store_resolve(&ps->desc, st, name);
+    free(name);
+    ps->layout = st->layout;
+    return r;
+}
+
 /* SRC of the form docker-archive:FILE, or an existing regular file. */
 static const char *archive_path(const char *src)
 {
@@ -166,6 +248,49 @@ static const char *archive_path(const char *src)
     if (strchr(src, '/') && stat(src, &st) == 0 && S_ISREG(st.st_mode))
         return src;
     return NULL;
+}
+
+/* Push ps's image to dst. */
+static int push_to(struct cli *cli, struct store *st, struct push_src *ps, const char *dst,
+                   int64_t chunk)
+{
+    struct reference ref;
+    struct pusher p;
+    memset(&p, 0, sizeof(p));
+    int r = cli_ref_parse(&ref, cli, dst);
+    if (r < 0)
+        return r;
+    char *name = cli_ref_string(&ref);
+    struct regclient_opts ro = {.host = ref.host,
+                                .plain_http = cli_host_plain_http(cli, ref.host),
+                                .limit_rate = cli->limit_rate};
+    r = regclient_new(&p.rc, &ro);
+    if (r < 0)
+        goto cleanup;
+    p.cli = cli;
+    p.st = st;
+    p.src = ps->layout;
+    p.host = ref.host;
+    p.repo = ref.name;
+    p.chunk = chunk;
+    p.pg = progress_new(cli_progress_mode(cli), stderr);
+    progress_note(p.pg, "pushing %s (%s)", name, ps->desc.digest.str);
+    if (ref.digest && strcmp(ref.digest, ps->desc.digest.str) != 0) {
+        r = berr_set(BERR_DIGEST_INVALID, "digest invalid: the image is %s, not %s",
+                     ps->desc.digest.str, ref.digest);
+        goto cleanup;
+    }
+    r = push_manifest(&p, &ps->desc, ref.digest ? NULL : ref.tag, 0);
+    if (r == 0) {
+        progress_note(p.pg, "pushed %s", name);
+        printf("%s\n", ps->desc.digest.str);
+    }
+cleanup:
+    progress_free(p.pg);
+    regclient_free(p.rc);
+    free(name);
+    reference_release(&ref);
+    return r;
 }
 
 int cmd_push(struct cli *cli, int argc, char **argv)
@@ -200,128 +325,30 @@ int cmd_push(struct cli *cli, int argc, char **argv)
         return cli_usage("push", "--chunk-size must be >= 0");
     const char *src = argv[optind];
     const char *dst = argc - optind == 2 ? argv[optind + 1] : NULL;
-
+    const char *apath = archive_path(src);
     struct store *st = NULL;
-    struct layout *own = NULL; /* a layout opened for oci: or an archive */
-    struct reference ref;
-    struct descriptor desc;
-    struct pusher p;
-    char *tmpdir = NULL;
-    char *archive_tag = NULL;
-    char *name = NULL;
-    memset(&ref, 0, sizeof(ref));
-    memset(&desc, 0, sizeof(desc));
-    memset(&p, 0, sizeof(p));
+    struct push_src ps;
+    memset(&ps, 0, sizeof(ps));
     int r = store_open(&st, cli->home);
     if (r < 0)
         goto cleanup;
-
-    const char *apath = archive_path(src);
     if (strncmp(src, "oci:", 4) == 0) {
-        char *dir = xstrdup(src + 4);
-        char *colon = strrchr(dir, ':');
-        const char *tag = NULL;
-        if (colon && !strchr(colon, '/')) {
-            *colon = '\0';
-            tag = colon + 1;
-        }
-        r = layout_open(&own, dir);
-        if (r == 0 && tag) {
-            r = layout_resolve(&desc, own, tag);
-        } else if (r == 0) {
-            struct layout_entry *e = NULL;
-            size_t n = 0;
-            r = layout_entries(&e, &n, own);
-            if (r == 0 && n != 1)
-                r = berr_set(BERR_INVALID, "%s has %zu images; name one as oci:DIR:TAG", dir, n);
-            if (r == 0)
-                descriptor_copy(&desc, &e[0].desc);
-            layout_entries_free(e, n);
-        }
-        free(dir);
-        if (r < 0)
-            goto cleanup;
-        p.src = own;
+        r = src_open_oci(&ps, src + 4);
     } else if (apath) {
-        tmpdir = xasprintf("%s/tmp-push-XXXXXX", cli->home);
-        if (!mkdtemp(tmpdir)) {
-            r = berr_set(BERR_IO, "cannot create a temporary directory in %s", cli->home);
-            free(tmpdir);
-            tmpdir = NULL;
-            goto cleanup;
-        }
-        char *ldir = xasprintf("%s/layout", tmpdir);
-        r = layout_create(&own, ldir);
-        free(ldir);
-        if (r == 0)
-            r = archive_import(&desc, &archive_tag, own, apath);
-        if (r < 0)
-            goto cleanup;
-        p.src = own;
-        if (!dst && !archive_tag) {
-            r = berr_set(BERR_INVALID, "%s names no image; give REF", apath);
-            goto cleanup;
-        }
+        r = src_open_archive(&ps, cli->home, apath);
         if (!dst)
-            dst = archive_tag;
+            dst = ps.repotag;
     } else {
-        struct reference sref;
-        r = cli_ref_parse(&sref, cli, src);
-        if (r < 0)
-            goto cleanup;
-        char *sname = cli_ref_string(&sref);
-        reference_release(&sref);
-        r = store_resolve(&desc, st, sname);
-        free(sname);
-        if (r < 0)
-            goto cleanup;
-        p.src = st->layout;
+        r = src_open_local(&ps, cli, st, src);
         if (!dst)
             dst = src;
     }
-    if (!dst) {
+    if (r == 0 && !dst)
         r = berr_set(BERR_INVALID, "push %s: give the destination REF", src);
-        goto cleanup;
-    }
-    r = cli_ref_parse(&ref, cli, dst);
-    if (r < 0)
-        goto cleanup;
-    name = cli_ref_string(&ref);
-
-    struct regclient_opts ro = {.host = ref.host,
-                                .plain_http = cli_host_plain_http(cli, ref.host),
-                                .limit_rate = cli->limit_rate};
-    r = regclient_new(&p.rc, &ro);
-    if (r < 0)
-        goto cleanup;
-    p.cli = cli;
-    p.st = st;
-    p.host = ref.host;
-    p.repo = ref.name;
-    p.chunk = chunk;
-    p.pg = progress_new(cli_progress_mode(cli), stderr);
-    progress_note(p.pg, "pushing %s (%s)", name, desc.digest.str);
-    if (ref.digest && strcmp(ref.digest, desc.digest.str) != 0) {
-        r = berr_set(BERR_DIGEST_INVALID, "digest invalid: %s is %s", src, desc.digest.str);
-        goto cleanup;
-    }
-    r = push_manifest(&p, &desc, ref.digest ? NULL : ref.tag, 0);
-    if (r == 0) {
-        progress_note(p.pg, "pushed %s", name);
-        printf("%s\n", desc.digest.str);
-    }
+    if (r == 0)
+        r = push_to(cli, st, &ps, dst, chunk);
 cleanup:
-    progress_free(p.pg);
-    regclient_free(p.rc);
-    layout_free(own);
-    if (tmpdir) {
-        unpack_remove_tree(tmpdir);
-        free(tmpdir);
-    }
-    free(archive_tag);
-    free(name);
-    descriptor_release(&desc);
-    reference_release(&ref);
+    src_release(&ps);
     store_free(st);
     return r < 0 ? cli_fail(r) : CLI_EXIT_OK;
 }

@@ -68,7 +68,10 @@ static void draw_item(struct progress *p, const struct progress_item *it)
     double t = (it->status ? it->end : now_s()) - it->start;
     progress_human(done, sizeof(done), it->done);
     progress_human(total, sizeof(total), it->total);
-    progress_human(rate, sizeof(rate), t > 0.05 ? (int64_t)((double)it->done / t) : 0);
+    if (t > 0.05)
+        progress_human(rate, sizeof(rate), (int64_t)((double)it->done / t));
+    else
+        snprintf(rate, sizeof(rate), "-");
     char bar[31];
     int fill = it->total > 0 ? (int)(30 * (double)it->done / (double)it->total) : 0;
     if (fill > 30)

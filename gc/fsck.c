@@ -27,8 +27,8 @@
 #include "image/base/err.h"
 #include "image/base/xalloc.h"
 
-#define ROWS_PAGE   512
-#define HASH_BUF    (1024 * 1024)
+#define ROWS_PAGE    512
+#define HASH_BUF     (1024 * 1024)
 #define DANGLING_MAX 1000
 
 struct suspect {
@@ -397,8 +397,8 @@ int fsck_run(struct fsck_report *out, const struct gc_store *st, const struct fs
 
 int64_t fsck_errors(const struct fsck_report *r)
 {
-    return r->missing + (r->in_trash - r->repaired_errors) + r->size_mismatch +
-           r->digest_mismatch + r->dangling;
+    return r->missing + (r->in_trash - r->repaired_errors) + r->size_mismatch + r->digest_mismatch +
+           r->dangling;
 }
 
 void fsck_report_print(const struct fsck_report *r, FILE *fp)

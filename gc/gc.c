@@ -193,16 +193,13 @@ void gc_report_release(struct gc_report *r)
 
 void gc_report_print(const struct gc_report *r, FILE *fp, int verbose)
 {
-    const char *verb = r->dry_run ? "would delete" : "deleted";
-    fprintf(fp, "%s%s\n", r->dry_run ? "dry run: nothing changed; " : "",
-            r->cancelled ? "stopped early" : "complete");
-    fprintf(fp, "manifests %s: %" PRId64 " (%" PRId64 " bytes)\n", verb, r->manifests,
-            r->manifest_bytes);
-    fprintf(fp, "links %s: %" PRId64 " (%" PRId64 " bytes)\n", verb, r->links, r->link_bytes);
-    fprintf(fp, "blobs %s: %" PRId64 " (%" PRId64 " bytes)\n", verb, r->blobs, r->blob_bytes);
-    fprintf(fp, "orphan files %s: %" PRId64 " (%" PRId64 " bytes)\n", verb, r->orphans,
-            r->orphan_bytes);
-    fprintf(fp, "upload sessions %s: %" PRId64 "\n", verb, r->uploads);
+    fprintf(fp, "%s%s\n", r->dry_run ? "dry run, nothing changed: would delete" : "deleted",
+            r->cancelled ? " (stopped early)" : "");
+    fprintf(fp, "manifests: %" PRId64 " (%" PRId64 " bytes)\n", r->manifests, r->manifest_bytes);
+    fprintf(fp, "links: %" PRId64 " (%" PRId64 " bytes)\n", r->links, r->link_bytes);
+    fprintf(fp, "blobs: %" PRId64 " (%" PRId64 " bytes)\n", r->blobs, r->blob_bytes);
+    fprintf(fp, "orphan files: %" PRId64 " (%" PRId64 " bytes)\n", r->orphans, r->orphan_bytes);
+    fprintf(fp, "upload sessions: %" PRId64 "\n", r->uploads);
     if (!r->dry_run)
         fprintf(fp, "trash: %" PRId64 " put back, %" PRId64 " purged\n", r->restored, r->purged);
     fprintf(fp, "time: %" PRId64 " ms, %" PRId64 " write transactions, longest %" PRId64 " ms\n",

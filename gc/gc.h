@@ -42,10 +42,10 @@ enum gc_point {
 };
 
 struct gc_options {
-    int64_t grace;       /* seconds: younger links, blob rows, manifests, orphan files stay */
-    int64_t batch;       /* most items per write transaction (>= 1) */
-    int delete_untagged; /* collect manifests no tag reaches (else only dangling referrers) */
-    int dry_run;         /* compute and report, change nothing */
+    int64_t grace;         /* seconds: younger links, blob rows, manifests, orphan files stay */
+    int64_t batch;         /* most items per write transaction (>= 1) */
+    int delete_untagged;   /* collect manifests no tag reaches (else only dangling referrers) */
+    int dry_run;           /* compute and report, change nothing */
     int64_t upload_expiry; /* cancel upload sessions idle this long (seconds); < 0: skip */
     int per_repo;          /* fill gc_report.repos */
     int64_t now;           /* unix seconds the grace counts back from; 0 = time(NULL) */

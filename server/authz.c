@@ -143,7 +143,14 @@ int authz_mount_allowed(struct request *r)
     if (!r->srv->auth)
         return 1;
     const struct auth_result *res = r->authz;
-    return res && res->mount_ok;
+    if (!res)
+        return 0;
+    /* without `from` the source is chosen among the repositories the caller
+     * may pull (authz_can_pull as the mount's filter); res->mount_ok only
+     * answers for an explicit `from` */
+    if (!request_query(r, "from"))
+        return 1;
+    return res->mount_ok;
 }
 
 void authz_request_release(struct request *r)

@@ -1,17 +1,25 @@
 /*
- * worker.c - libuv loop: SIGTERM/SIGINT drain, periodic upload expiry.
+ * worker.c - libuv loop: SIGTERM/SIGINT drain, periodic upload expiry,
+ * online garbage collection.
  *
- * The loop thread is the only one that runs background work, so sweeps never
- * overlap. Work is short (SQL in small transactions, unlinks) and never holds
- * a lock a request waits on for long.
+ * The loop thread runs the upload sweep itself; a collection runs on a libuv
+ * pool thread (uv_queue_work) so signals and timers stay responsive, and at
+ * most one runs at a time (gc_running, touched only on the loop thread).
+ * Work is short (SQL in small transactions, renames, unlinks) and never holds
+ * a lock a request waits on for long: gc commits every gc.batch items or
+ * GC_TX_BUDGET_MS. Before the loop starts, gc_recover puts back what an
+ * interrupted collection left in trash/ - also with gc.enabled = false. A
+ * signal cancels a running collection at its next transaction boundary.
  */
 #include "server/worker.h"
 
+#include "gc/gc.h"
 #include "image/base/err.h"
 #include "image/base/log.h"
 #include "server/http.h"
 
 #include <signal.h>
+#include <stdio.h>
 #include <time.h>
 #include <uv.h>
 
@@ -21,11 +29,79 @@ struct worker {
     struct server *srv;
     uv_loop_t loop;
     uv_signal_t sigterm, sigint;
-    uv_timer_t sweep, drain;
+    uv_timer_t sweep, drain, gc;
     uint64_t drain_deadline; /* loop ms */
     int draining;
     int result;
+    /* online collection (gc_work runs on a pool thread, the rest on the loop) */
+    uv_work_t gc_work;
+    int gc_running;
+    atomic_int gc_cancel;
+    struct gc_report gc_report;
+    int gc_rc;
+    char gc_error[256];
 };
+
+static struct gc_store worker_store(struct worker *w)
+{
+    return (struct gc_store){w->srv->bs, w->srv->db, w->srv->uploads};
+}
+
+/* On a pool thread: one collection with the configured policy. */
+static void gc_work(uv_work_t *req)
+{
+    struct worker *w = req->data;
+    const struct config *cfg = w->srv->cfg;
+    struct gc_store st = worker_store(w);
+    struct gc_options o;
+    gc_options_init(&o);
+    o.grace = cfg->gc_grace;
+    o.batch = cfg->gc_batch;
+    o.delete_untagged = cfg->gc_delete_untagged;
+    o.upload_expiry = -1; /* the upload sweep timer does that */
+    o.cancel = &w->gc_cancel;
+    w->gc_rc = gc_run(&w->gc_report, &st, &o);
+    if (w->gc_rc < 0)
+        snprintf(w->gc_error, sizeof(w->gc_error), "%s", berr_message());
+    metadb_thread_done(w->srv->db); /* pool threads are shared: leave no connection */
+}
+
+static void gc_done(uv_work_t *req, int status)
+{
+    struct worker *w = req->data;
+    w->gc_running = 0;
+    if (status == 0) {
+        gc_report_log(&w->gc_report);
+        if (w->gc_rc < 0)
+            log_warn("gc: stopped by an error (the next run finishes the job): %s", w->gc_error);
+    }
+    gc_report_release(&w->gc_report);
+}
+
+static void on_gc(uv_timer_t *t)
+{
+    struct worker *w = t->data;
+    if (w->gc_running || w->draining)
+        return;
+    w->gc_running = 1;
+    w->gc_work.data = w;
+    if (uv_queue_work(&w->loop, &w->gc_work, gc_work, gc_done) != 0) {
+        w->gc_running = 0;
+        log_warn("gc: cannot start a collection");
+    }
+}
+
+/* Before serving: put back what an interrupted collection moved aside. */
+static void gc_startup_recover(struct worker *w)
+{
+    struct gc_store st = worker_store(w);
+    struct gc_report r = {0};
+    if (gc_recover(&r, &st, w->srv->cfg->gc_batch) < 0)
+        log_warn("gc: start-up recovery of trash/ failed: %s", berr_message());
+    else if (r.restored > 0 || r.purged > 0)
+        log_info("gc: start-up recovery: %lld blob file(s) put back, %lld purged",
+                 (long long)r.restored, (long long)r.purged);
+}
 
 static void on_sweep(uv_timer_t *t)
 {
@@ -44,6 +120,8 @@ static void stop_all(struct worker *w)
     uv_signal_stop(&w->sigint);
     uv_timer_stop(&w->sweep);
     uv_timer_stop(&w->drain);
+    uv_timer_stop(&w->gc);
+    atomic_store(&w->gc_cancel, 1);
     uv_stop(&w->loop);
 }
 
@@ -71,6 +149,7 @@ static void on_signal(uv_signal_t *s, int signum)
         return;
     }
     w->draining = 1;
+    atomic_store(&w->gc_cancel, 1);
     log_info("signal %d: no new connections, draining %ld request(s)", signum,
              (long)atomic_load(&w->srv->inflight));
     http_quiesce(w->srv);
@@ -93,11 +172,17 @@ int worker_run(struct server *srv)
     uv_signal_init(&w.loop, &w.sigint);
     uv_timer_init(&w.loop, &w.sweep);
     uv_timer_init(&w.loop, &w.drain);
-    w.sigterm.data = w.sigint.data = w.sweep.data = w.drain.data = &w;
+    uv_timer_init(&w.loop, &w.gc);
+    w.sigterm.data = w.sigint.data = w.sweep.data = w.drain.data = w.gc.data = &w;
     uv_signal_start(&w.sigterm, on_signal, SIGTERM);
     uv_signal_start(&w.sigint, on_signal, SIGINT);
     uint64_t sweep_ms = (uint64_t)srv->cfg->upload_sweep * 1000;
     uv_timer_start(&w.sweep, on_sweep, sweep_ms, sweep_ms);
+    gc_startup_recover(&w);
+    if (srv->cfg->gc_enabled) {
+        uint64_t gc_ms = (uint64_t)srv->cfg->gc_interval * 1000;
+        uv_timer_start(&w.gc, on_gc, gc_ms, gc_ms);
+    }
     uv_run(&w.loop, UV_RUN_DEFAULT);
     uv_walk(&w.loop, close_cb, NULL);
     uv_run(&w.loop, UV_RUN_DEFAULT);

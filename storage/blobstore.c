@@ -151,9 +151,9 @@ static unsigned long long trash_nonce(void)
     if (b == 0) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
-        unsigned long long seed = ((unsigned long long)ts.tv_sec * 1000000000ull +
-                                   (unsigned long long)ts.tv_nsec) ^
-                                  ((unsigned long long)getpid() << 32);
+        unsigned long long seed =
+            ((unsigned long long)ts.tv_sec * 1000000000ull + (unsigned long long)ts.tv_nsec) ^
+            ((unsigned long long)getpid() << 32);
         seed = seed ? seed : 1;
         unsigned long long expected = 0;
         if (!atomic_compare_exchange_strong(&base, &expected, seed))

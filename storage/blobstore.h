@@ -53,7 +53,8 @@ int blobstore_place(struct blobstore *bs, const char *staged_key, const struct d
  * trash_key_out. BERR_BLOB_UNKNOWN when the file is absent. The collector
  * calls it with the write lock held, after deleting the row in the same
  * transaction, and purges the key after the commit. */
-int blobstore_trash(struct blobstore *bs, const struct digest *d, char trash_key_out[PATHS_KEY_MAX]);
+int blobstore_trash(struct blobstore *bs, const struct digest *d,
+                    char trash_key_out[PATHS_KEY_MAX]);
 /* Put the file under trash_key back as blob d (its row still exists). When
  * blob d is stored again meanwhile (a re-upload), the trashed copy is removed
  * instead. BERR_NOT_FOUND when trash_key is gone. Under the write lock. */

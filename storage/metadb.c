@@ -234,7 +234,7 @@ struct conn {
     sqlite3 *h;
     sqlite3_stmt *st[ST__COUNT];
     sqlite3_stmt *ext[METADB_EXT_SLOTS]; /* metadb_ext_stmt (metadb_gc.c) */
-    struct conn *next; /* in metadb.conns */
+    struct conn *next;                   /* in metadb.conns */
 };
 
 struct metadb {

@@ -62,9 +62,8 @@ typedef int (*meta_repo_filter)(void *ctx, const char *repo);
  * (from == NULL) in any repository accepted by `filter`. On success *size_out
  * is set. BERR_BLOB_UNKNOWN when not reachable. The filter also applies to
  * `from` when both are given. Mounting a blob already linked into repo succeeds. */
-int meta_blob_mount(struct metadb *db, const char *repo, const struct digest *d,
-                    const char *from, meta_repo_filter filter, void *filter_ctx,
-                    int64_t *size_out);
+int meta_blob_mount(struct metadb *db, const char *repo, const struct digest *d, const char *from,
+                    meta_repo_filter filter, void *filter_ctx, int64_t *size_out);
 
 /* ---- manifests -------------------------------------------------------- */
 
@@ -72,13 +71,13 @@ struct meta_manifest_put {
     const char *repo;
     const struct digest *digest; /* of payload */
     const char *media_type;
-    const char *payload;         /* exact bytes */
+    const char *payload; /* exact bytes */
     size_t payload_len;
-    const char *artifact_type;   /* effective artifact type, or NULL */
-    const char *subject;         /* subject digest string, or NULL */
-    const char *annotations;     /* JSON object text or NULL */
-    const char *tag;             /* tag to point at it, or NULL (push by digest) */
-    const struct digest *blobs;  /* config + layers: must be linked in repo */
+    const char *artifact_type;  /* effective artifact type, or NULL */
+    const char *subject;        /* subject digest string, or NULL */
+    const char *annotations;    /* JSON object text or NULL */
+    const char *tag;            /* tag to point at it, or NULL (push by digest) */
+    const struct digest *blobs; /* config + layers: must be linked in repo */
     size_t n_blobs;
     const struct digest *children; /* index entries: must be manifests in repo */
     size_t n_children;
@@ -90,9 +89,9 @@ struct meta_manifest_put {
 int meta_manifest_put(struct metadb *db, const struct meta_manifest_put *p);
 
 struct meta_manifest {
-    char *digest;     /* "sha256:..." */
+    char *digest; /* "sha256:..." */
     char *media_type;
-    char *payload;    /* exact bytes */
+    char *payload; /* exact bytes */
     size_t payload_len;
 };
 /* Look up by tag (is_digest == 0) or digest string. BERR_MANIFEST_UNKNOWN. */
@@ -112,7 +111,7 @@ int meta_tag_delete(struct metadb *db, const char *repo, const char *tag);
 struct meta_list {
     char **items; /* owned strings */
     size_t n;
-    int more;     /* 1 when more items exist after the last one returned */
+    int more; /* 1 when more items exist after the last one returned */
 };
 void meta_list_release(struct meta_list *l);
 /* Tags of repo in lexical (byte) order, after `last` (NULL = from the

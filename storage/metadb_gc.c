@@ -90,8 +90,7 @@ static const char *const slot_sql[X__COUNT] = {
     [X_ROLLBACK] = "ROLLBACK",
     [X_MARK_KEEP] =
         "WITH RECURSIVE keep(id, repo_id, digest) AS ("
-        "  SELECT m.id, m.repo_id, m.digest FROM manifests m WHERE " KEEP_ROOTS
-        "  UNION"
+        "  SELECT m.id, m.repo_id, m.digest FROM manifests m WHERE " KEEP_ROOTS "  UNION"
         "  SELECT c.id, c.repo_id, c.digest FROM keep k"
         "    JOIN manifest_children mc ON mc.manifest_id = k.id"
         "    JOIN manifests c ON c.repo_id = k.repo_id AND c.digest = mc.child_digest"
@@ -99,30 +98,27 @@ static const char *const slot_sql[X__COUNT] = {
         "  SELECT r.id, r.repo_id, r.digest FROM keep k"
         "    JOIN manifests r ON r.repo_id = k.repo_id AND r.subject = k.digest)"
         " INSERT INTO temp.gc_keep(id) SELECT DISTINCT id FROM keep",
-    [X_MARK_MANIFESTS] =
-        "INSERT INTO temp.gc_manifests(id, repo_id, digest, size)"
-        " SELECT m.id, m.repo_id, m.digest, m.size FROM manifests m"
-        " WHERE NOT EXISTS (SELECT 1 FROM temp.gc_keep k WHERE k.id = m.id)"
-        " ORDER BY m.repo_id, m.id",
-    [X_MARK_LINKS] =
-        "INSERT INTO temp.gc_links(repo_id, digest, size)"
-        " SELECT rb.repo_id, rb.digest, b.size FROM repo_blobs rb"
-        "   JOIN blobs b ON b.digest = rb.digest"
-        " WHERE rb.created < ?1 AND NOT EXISTS ("
-        "   SELECT 1 FROM manifest_blobs mb JOIN manifests m ON m.id = mb.manifest_id"
-        "   JOIN temp.gc_keep k ON k.id = m.id"
-        "   WHERE mb.digest = rb.digest AND m.repo_id = rb.repo_id)"
-        " ORDER BY rb.repo_id, rb.digest",
-    [X_MARK_BLOBS] =
-        "INSERT INTO temp.gc_blobs(digest, size)"
-        " SELECT b.digest, b.size FROM blobs b"
-        " WHERE b.created < ?1"
-        " AND NOT EXISTS (SELECT 1 FROM repo_blobs rb WHERE rb.digest = b.digest"
-        "   AND NOT EXISTS (SELECT 1 FROM temp.gc_links l"
-        "                   WHERE l.repo_id = rb.repo_id AND l.digest = rb.digest))"
-        " AND NOT EXISTS (SELECT 1 FROM manifest_blobs mb JOIN temp.gc_keep k"
-        "   ON k.id = mb.manifest_id WHERE mb.digest = b.digest)"
-        " ORDER BY b.digest",
+    [X_MARK_MANIFESTS] = "INSERT INTO temp.gc_manifests(id, repo_id, digest, size)"
+                         " SELECT m.id, m.repo_id, m.digest, m.size FROM manifests m"
+                         " WHERE NOT EXISTS (SELECT 1 FROM temp.gc_keep k WHERE k.id = m.id)"
+                         " ORDER BY m.repo_id, m.id",
+    [X_MARK_LINKS] = "INSERT INTO temp.gc_links(repo_id, digest, size)"
+                     " SELECT rb.repo_id, rb.digest, b.size FROM repo_blobs rb"
+                     "   JOIN blobs b ON b.digest = rb.digest"
+                     " WHERE rb.created < ?1 AND NOT EXISTS ("
+                     "   SELECT 1 FROM manifest_blobs mb JOIN manifests m ON m.id = mb.manifest_id"
+                     "   JOIN temp.gc_keep k ON k.id = m.id"
+                     "   WHERE mb.digest = rb.digest AND m.repo_id = rb.repo_id)"
+                     " ORDER BY rb.repo_id, rb.digest",
+    [X_MARK_BLOBS] = "INSERT INTO temp.gc_blobs(digest, size)"
+                     " SELECT b.digest, b.size FROM blobs b"
+                     " WHERE b.created < ?1"
+                     " AND NOT EXISTS (SELECT 1 FROM repo_blobs rb WHERE rb.digest = b.digest"
+                     "   AND NOT EXISTS (SELECT 1 FROM temp.gc_links l"
+                     "                   WHERE l.repo_id = rb.repo_id AND l.digest = rb.digest))"
+                     " AND NOT EXISTS (SELECT 1 FROM manifest_blobs mb JOIN temp.gc_keep k"
+                     "   ON k.id = mb.manifest_id WHERE mb.digest = b.digest)"
+                     " ORDER BY b.digest",
     [X_TOTALS] = "SELECT (SELECT count(*) FROM temp.gc_manifests),"
                  " (SELECT coalesce(sum(size), 0) FROM temp.gc_manifests),"
                  " (SELECT count(*) FROM temp.gc_links),"
@@ -150,10 +146,9 @@ static const char *const slot_sql[X__COUNT] = {
         "    JOIN manifests s ON s.repo_id = up.repo_id AND s.digest = up.subject)"
         " SELECT 1 FROM up m WHERE " KEEP_ROOTS " LIMIT 1",
     [X_MANIFEST_DELETE] = "DELETE FROM manifests WHERE id = ?1",
-    [X_LINK_COLLECT] =
-        "DELETE FROM repo_blobs WHERE repo_id = ?1 AND digest = ?2 AND created < ?3"
-        " AND NOT EXISTS (SELECT 1 FROM manifest_blobs mb JOIN manifests m"
-        "   ON m.id = mb.manifest_id WHERE mb.digest = ?2 AND m.repo_id = ?1)",
+    [X_LINK_COLLECT] = "DELETE FROM repo_blobs WHERE repo_id = ?1 AND digest = ?2 AND created < ?3"
+                       " AND NOT EXISTS (SELECT 1 FROM manifest_blobs mb JOIN manifests m"
+                       "   ON m.id = mb.manifest_id WHERE mb.digest = ?2 AND m.repo_id = ?1)",
     [X_BLOB_COLLECT] = "DELETE FROM blobs WHERE digest = ?1 AND created < ?2"
                        " AND NOT EXISTS (SELECT 1 FROM repo_blobs rb WHERE rb.digest = ?1)"
                        " AND NOT EXISTS (SELECT 1 FROM manifest_blobs mb WHERE mb.digest = ?1)",

@@ -206,7 +206,8 @@ int paths_parse_trash(struct digest *out, const char *key)
                 goto invalid;
         memset(out, 0, sizeof(*out));
         out->alg = info->alg;
-        int n = snprintf(out->str, sizeof(out->str), "%s:%.*s", info->name, (int)info->hex_len, hex);
+        int n =
+            snprintf(out->str, sizeof(out->str), "%s:%.*s", info->name, (int)info->hex_len, hex);
         if (n < 0 || (size_t)n >= sizeof(out->str))
             goto invalid;
         out->hex = out->str + info->name_len + 1;

@@ -26,6 +26,10 @@ REFERENCE_REGISTRY=${REFERENCE_REGISTRY:-docker-registry}
 OUT=${BERTH_TEST_OUT:-$BERTH_ROOT/tests/out}
 READY_TIMEOUT=${READY_TIMEOUT:-30}
 CURL_MAX_TIME=${CURL_MAX_TIME:-120}
+# BERTH_TEST_CREDS=user:password: HTTP Basic credentials sent by req and wait_ready, to run a suite
+# against a berthd with authentication on (tests/integ/auth.sh sets BERTH_AUTH_* and this).
+CREDS=()
+if [ -n "${BERTH_TEST_CREDS:-}" ]; then CREDS=(-u "$BERTH_TEST_CREDS"); fi
 
 # Tests talk to loopback only: never through a proxy.
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
@@ -204,7 +208,7 @@ req() {
     local m=(-X "$method" -o "$BODY")
     [ "$method" = HEAD ] && m=(--head -o /dev/null)
     STATUS=$(curl -sS -g --path-as-is -H 'Expect:' --max-time "$CURL_MAX_TIME" "${m[@]}" \
-        -D "$HDRS" -w '%{http_code}' "$@" "$url" 2>"$T/curl.err")
+        -D "$HDRS" -w '%{http_code}' "${CREDS[@]}" "$@" "$url" 2>"$T/curl.err")
     [ -n "$STATUS" ] || STATUS=000
     NREQ=$((NREQ + 1))
     if [ "$STATUS" != 000 ] && [ "$(hdr Docker-Distribution-API-Version)" != registry/2.0 ]; then
@@ -309,7 +313,7 @@ wait_ready() {
             tail -n 20 "$SRV_LOG" >&2
             return 1
         fi
-        code=$(curl -s -o /dev/null --max-time 2 -w '%{http_code}' "$SRV_URL/v2/" 2>/dev/null)
+        code=$(curl -s -o /dev/null --max-time 2 -w '%{http_code}' "${CREDS[@]}" "$SRV_URL/v2/" 2>/dev/null)
         [ "$code" = 200 ] && return 0
         sleep 0.1
         i=$((i + 1))

@@ -168,8 +168,8 @@ static inline struct digest fx_manifest_rc(struct fx *fx, int *rc_out, const cha
     static int counter;
     char payload[256];
     struct digest d;
-    snprintf(payload, sizeof(payload), "{\"test\":%d,\"repo\":\"%s\",\"pid\":%d}", counter++,
-             repo, (int)getpid());
+    snprintf(payload, sizeof(payload), "{\"test\":%d,\"repo\":\"%s\",\"pid\":%d}", counter++, repo,
+             (int)getpid());
     digest_of(&d, DIGEST_SHA256, payload, strlen(payload));
     struct meta_manifest_put p = {
         .repo = repo,

@@ -546,8 +546,8 @@ static void test_report_print(void **state)
     FILE *fp = open_memstream(&text, &len);
     gc_report_print(&r, fp, 1);
     fclose(fp);
-    assert_non_null(strstr(text, "manifests deleted: 1 ("));
-    assert_non_null(strstr(text, "blobs deleted: 2 ("));
+    assert_non_null(strstr(text, "deleted\nmanifests: 1 ("));
+    assert_non_null(strstr(text, "\nblobs: 2 ("));
     assert_non_null(strstr(text, "repository d/one: manifests 1"));
     gc_report_log(&r);
     free(text);
@@ -561,8 +561,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_index_children, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_index_child_tagged, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_referrers, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_referrer_other_repo_and_tagged, fx_setup,
-                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_referrer_other_repo_and_tagged, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_untagged_only_with_flag, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_dry_run, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_grace, fx_setup, fx_teardown),

@@ -44,7 +44,8 @@ static void *publish_main(void *p)
     digest_of(&d, DIGEST_SHA256, pub->data, strlen(pub->data));
     if (pub->unlocked) {
         struct driver_writer *w;
-        pub->rc = driver_writer_open(fx->drv, "uploads/0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9", 0, &w);
+        pub->rc =
+            driver_writer_open(fx->drv, "uploads/0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9", 0, &w);
         if (pub->rc == 0)
             pub->rc = driver_writer_append(w, pub->data, strlen(pub->data));
         if (pub->rc == 0)
@@ -216,8 +217,8 @@ struct put_thread {
 static void *put_main(void *arg)
 {
     struct put_thread *pt = arg;
-    pt->p->pushed = fx_manifest_rc(pt->p->fx, &pt->p->rc, "put", "latest", pt->p->blobs,
-                                   pt->p->nb, NULL, 0, NULL);
+    pt->p->pushed = fx_manifest_rc(pt->p->fx, &pt->p->rc, "put", "latest", pt->p->blobs, pt->p->nb,
+                                   NULL, 0, NULL);
     metadb_thread_done(pt->p->fx->db);
     atomic_store(&pt->done, 1);
     return NULL;

@@ -1,5 +1,7 @@
 /*
- * test_blobstore.c - blob data by digest, on the mem and fs drivers.
+ * test_blobstore.c - blob data by digest, on the mem and fs drivers: commit,
+ * place (the publish step run under the metadata lock), trash and restore
+ * (the collector's move aside and its undo), walks.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -204,13 +206,131 @@ static void test_commit_failure(void **state)
     driver_free(f);
 }
 
+/* Stage `data` durably under `key` (what upload_finish does before publishing). */
+static void seal(struct fixture *fx, const char *key, const char *data)
+{
+    struct driver_writer *w;
+    assert_int_equal(
+        driver_writer_open(fx->drv, "uploads/0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9", 0, &w), 0);
+    assert_int_equal(driver_writer_append(w, data, strlen(data)), 0);
+    assert_int_equal(driver_writer_commit(w, key), 0);
+}
+
+static const char sealed_key[] = "uploads/0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9.sealed";
+
+static void test_place(void **state)
+{
+    struct fixture *fx = *state;
+    struct digest d;
+    struct driver_stat st;
+    const char *data = "placed bytes";
+    int placed = -1;
+    digest_of(&d, DIGEST_SHA256, data, strlen(data));
+    /* Absent: renamed into place. */
+    seal(fx, sealed_key, data);
+    assert_int_equal(blobstore_place(fx->bs, sealed_key, &d, (int64_t)strlen(data), &placed), 0);
+    assert_int_equal(placed, 1);
+    assert_int_equal(driver_stat(fx->drv, sealed_key, &st), BERR_NOT_FOUND);
+    assert_blob(fx, &d, data);
+    /* Present: the sealed copy is dropped, the stored one stays. */
+    seal(fx, sealed_key, data);
+    assert_int_equal(blobstore_place(fx->bs, sealed_key, &d, (int64_t)strlen(data), &placed), 0);
+    assert_int_equal(placed, 0);
+    assert_int_equal(driver_stat(fx->drv, sealed_key, &st), BERR_NOT_FOUND);
+    assert_blob(fx, &d, data);
+    /* A sealed key that vanished: the error is the driver's. */
+    struct digest d2;
+    digest_of(&d2, DIGEST_SHA256, "other", 5);
+    assert_int_equal(blobstore_place(fx->bs, sealed_key, &d2, 5, &placed), BERR_NOT_FOUND);
+    assert_int_equal(placed, 0);
+}
+
+struct seen {
+    int blobs, stray;
+    struct digest last;
+};
+
+static int count_walk(void *ctx, const char *key, const struct digest *d,
+                      const struct driver_stat *st)
+{
+    struct seen *s = ctx;
+    (void)key;
+    (void)st;
+    if (d == NULL) {
+        s->stray++;
+        return 0;
+    }
+    s->blobs++;
+    digest_copy(&s->last, d);
+    return 0;
+}
+
+static void test_trash_restore(void **state)
+{
+    struct fixture *fx = *state;
+    struct digest d;
+    const char *data = "collected, then wanted again";
+    char t1[PATHS_KEY_MAX], t2[PATHS_KEY_MAX];
+    digest_of(&d, DIGEST_SHA256, data, strlen(data));
+    assert_int_equal(blobstore_trash(fx->bs, &d, t1), BERR_BLOB_UNKNOWN);
+    assert_int_equal(blobstore_commit(fx->bs, stage(fx, data), &d), 0);
+    assert_int_equal(blobstore_trash(fx->bs, &d, t1), 0);
+    assert_int_equal(strncmp(t1, "trash/sha256/", 13), 0);
+    assert_int_equal(blobstore_stat(fx->bs, &d, NULL), BERR_BLOB_UNKNOWN);
+    struct seen s = {0};
+    assert_int_equal(blobstore_walk_trash(fx->bs, count_walk, &s), 0);
+    assert_int_equal(s.blobs, 1);
+    assert_true(digest_equal(&s.last, &d));
+    /* Back in place. */
+    assert_int_equal(blobstore_restore(fx->bs, t1, &d), 0);
+    assert_blob(fx, &d, data);
+    assert_int_equal(blobstore_restore(fx->bs, t1, &d), BERR_NOT_FOUND);
+    /* Two moves of one digest never share a key. */
+    assert_int_equal(blobstore_trash(fx->bs, &d, t1), 0);
+    assert_int_equal(blobstore_commit(fx->bs, stage(fx, data), &d), 0); /* re-uploaded */
+    assert_int_equal(blobstore_trash(fx->bs, &d, t2), 0);
+    assert_string_not_equal(t1, t2);
+    /* Restore while stored again: the trashed copy is dropped instead. */
+    assert_int_equal(blobstore_restore(fx->bs, t2, &d), 0);
+    assert_int_equal(blobstore_restore(fx->bs, t1, &d), 0);
+    struct driver_stat st;
+    assert_int_equal(driver_stat(fx->drv, t1, &st), BERR_NOT_FOUND);
+    assert_blob(fx, &d, data);
+    assert_int_equal(blobstore_trash(fx->bs, &d, t1), 0);
+    assert_int_equal(blobstore_purge(fx->bs, t1), 0);
+    assert_int_equal(blobstore_purge(fx->bs, t1), BERR_NOT_FOUND);
+    memset(&s, 0, sizeof(s));
+    assert_int_equal(blobstore_walk_trash(fx->bs, count_walk, &s), 0);
+    assert_int_equal(s.blobs + s.stray, 0);
+}
+
+static void test_walk(void **state)
+{
+    struct fixture *fx = *state;
+    struct digest a, b;
+    digest_of(&a, DIGEST_SHA256, "a", 1);
+    digest_of(&b, DIGEST_SHA512, "b", 1);
+    assert_int_equal(blobstore_commit(fx->bs, stage(fx, "a"), &a), 0);
+    assert_int_equal(blobstore_commit(fx->bs, stage(fx, "b"), &b), 0);
+    struct driver_writer *w;
+    assert_int_equal(driver_writer_open(fx->drv, "blobs/sha256/ab/not-a-digest", 0, &w), 0);
+    assert_int_equal(driver_writer_close(w), 0);
+    struct seen s = {0};
+    assert_int_equal(blobstore_walk(fx->bs, count_walk, &s), 0);
+    assert_int_equal(s.blobs, 2);
+    assert_int_equal(s.stray, 1);
+}
+
 #define SUITE(setup)                                                                               \
     cmocka_unit_test_setup_teardown(test_commit_and_read, setup, teardown),                        \
         cmocka_unit_test_setup_teardown(test_commit_sha512, setup, teardown),                      \
         cmocka_unit_test_setup_teardown(test_commit_twice, setup, teardown),                       \
         cmocka_unit_test_setup_teardown(test_unknown, setup, teardown),                            \
         cmocka_unit_test_setup_teardown(test_remove, setup, teardown),                             \
-        cmocka_unit_test_setup_teardown(test_bad_digest, setup, teardown)
+        cmocka_unit_test_setup_teardown(test_bad_digest, setup, teardown),                         \
+        cmocka_unit_test_setup_teardown(test_place, setup, teardown),                              \
+        cmocka_unit_test_setup_teardown(test_trash_restore, setup, teardown),                      \
+        cmocka_unit_test_setup_teardown(test_walk, setup, teardown)
 
 int main(void)
 {

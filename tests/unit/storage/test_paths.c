@@ -179,12 +179,75 @@ static void test_parse_blob(void **state)
     assert_int_equal(paths_parse_blob(&d, NULL), BERR_INVALID);
 }
 
+static void test_sealed_and_parse_upload(void **state)
+{
+    (void)state;
+    char key[PATHS_KEY_MAX], id[UPLOAD_ID_LEN + 1];
+    const char *good = "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9";
+    assert_int_equal(paths_upload_sealed(key, good), 0);
+    assert_string_equal(key, "uploads/0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9.sealed");
+    assert_int_equal(paths_upload_sealed(key, "../../etc"), BERR_UPLOAD_UNKNOWN);
+    assert_string_equal(key, "");
+    assert_int_equal(paths_upload_sealed(key, NULL), BERR_UPLOAD_UNKNOWN);
+
+    assert_int_equal(paths_parse_upload(id, "uploads/0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9"), 0);
+    assert_string_equal(id, good);
+    assert_int_equal(paths_parse_upload(id, "uploads/0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9.sealed"),
+                     0);
+    assert_string_equal(id, good);
+    static const char *bad[] = {
+        "uploads/0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9.seal",
+        "uploads/0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9.sealedx",
+        "uploads/0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f",
+        "uploads/junk",
+        "blobs/0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9",
+        "uploads/",
+        "",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(paths_parse_upload(id, bad[i]), BERR_INVALID);
+        assert_string_equal(id, "");
+    }
+    assert_int_equal(paths_parse_upload(id, NULL), BERR_INVALID);
+}
+
+static void test_parse_trash(void **state)
+{
+    (void)state;
+    struct digest d;
+    char key[PATHS_KEY_MAX];
+    struct digest in = raw_digest(DIGEST_SHA256, "sha256:" HEX64);
+    assert_int_equal(paths_trash(key, &in, 7), 0);
+    assert_int_equal(paths_parse_trash(&d, key), 0);
+    assert_int_equal(d.alg, DIGEST_SHA256);
+    assert_string_equal(d.str, "sha256:" HEX64);
+    assert_ptr_equal(d.hex, d.str + 7);
+    assert_int_equal(paths_parse_trash(&d, "trash/sha512/" HEX128 ".18446744073709551615"), 0);
+    assert_string_equal(d.str, "sha512:" HEX128);
+    static const char *bad[] = {
+        "trash/sha256/" HEX64,         /* no nonce */
+        "trash/sha256/" HEX64 ".",     /* empty nonce */
+        "trash/sha256/" HEX64 ".12x",  /* nonce not a number */
+        "trash/sha256/" HEX64 "0.1",   /* long hex */
+        "trash/sha512/" HEX64 ".1",    /* short for sha512 */
+        "trash/sha256/01/" HEX64 ".1", /* a blob key's fan-out */
+        "blobs/sha256/01/" HEX64,      /* other tree */
+        "trash/md5/" HEX64 ".1",       /* unknown algorithm */
+        "trash/junk",
+        "",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(paths_parse_trash(&d, bad[i]), BERR_INVALID);
+    assert_int_equal(paths_parse_trash(&d, NULL), BERR_INVALID);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_blob_key),   cmocka_unit_test(test_blob_bad),
-        cmocka_unit_test(test_upload_id),  cmocka_unit_test(test_trash_key),
-        cmocka_unit_test(test_parse_blob),
+        cmocka_unit_test(test_blob_key),    cmocka_unit_test(test_blob_bad),
+        cmocka_unit_test(test_upload_id),   cmocka_unit_test(test_trash_key),
+        cmocka_unit_test(test_parse_blob),  cmocka_unit_test(test_sealed_and_parse_upload),
+        cmocka_unit_test(test_parse_trash),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

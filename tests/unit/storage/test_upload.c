@@ -6,7 +6,10 @@
  * offset survives and the hash is rebuilt), sha512, ephemeral uploads,
  * expiry of idle sessions and orphaned staged files, and a fault-injection
  * sweep over finish proving the crash order: a blob row never exists
- * without the blob's bytes.
+ * without the blob's bytes. Publishing runs under the metadata write lock:
+ * a finish waits for a lock holder (the collector) with its bytes sealed but
+ * not in place, and puts them in place when the holder took the old file
+ * away; sealed leftovers are expired with their session.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -28,6 +31,7 @@
 #include "image/digest.h"
 #include "storage/blobstore.h"
 #include "storage/metadb.h"
+#include "storage/metadb_gc.h"
 #include "storage/paths.h"
 #include "storage/upload.h"
 
@@ -652,6 +656,132 @@ static void test_finish_faults(void **state)
     assert_int_equal(failures, ops);
 }
 
+struct finisher {
+    struct fixture *fx;
+    const char *data;
+    int rc;
+    int done;
+    pthread_mutex_t mu;
+};
+
+static void *finish_main(void *p)
+{
+    struct finisher *f = p;
+    struct upload *u;
+    struct digest d;
+    digest_of(&d, DIGEST_SHA256, f->data, strlen(f->data));
+    f->rc = upload_open_ephemeral(f->fx->m, REPO, DIGEST_SHA256, &u);
+    if (f->rc == 0) {
+        f->rc = upload_write(u, f->data, strlen(f->data));
+        if (f->rc == 0)
+            f->rc = upload_finish(u, &d, (int64_t)strlen(f->data));
+        else
+            upload_abandon(u);
+    }
+    metadb_thread_done(f->fx->db);
+    pthread_mutex_lock(&f->mu);
+    f->done = 1;
+    pthread_mutex_unlock(&f->mu);
+    return NULL;
+}
+
+static int finisher_done(struct finisher *f)
+{
+    pthread_mutex_lock(&f->mu);
+    int d = f->done;
+    pthread_mutex_unlock(&f->mu);
+    return d;
+}
+
+static int sealed_cb(void *ctx, const char *key, const struct driver_stat *st)
+{
+    (void)st;
+    size_t n = strlen(key);
+    if (n > 7 && strcmp(key + n - 7, ".sealed") == 0)
+        (*(int *)ctx)++;
+    return 0;
+}
+
+static int sealed_count(struct fixture *fx)
+{
+    int n = 0;
+    assert_int_equal(driver_walk(fx->drv, "uploads/", sealed_cb, &n), 0);
+    return n;
+}
+
+/* A finish waits for the write lock; under it, the collector's deletion of
+ * the same digest (row gone, file moved aside) is seen, and the new bytes
+ * are put in place. */
+static void test_publish_under_lock(void **state)
+{
+    struct fixture *fx = *state;
+    const char *data = "published while the lock is held";
+    struct digest d;
+    digest_of(&d, DIGEST_SHA256, data, strlen(data));
+    /* The blob exists, linked nowhere: garbage for the collector. */
+    struct upload *u;
+    assert_int_equal(upload_open_ephemeral(fx->m, REPO, DIGEST_SHA256, &u), 0);
+    assert_int_equal(upload_write(u, data, strlen(data)), 0);
+    assert_int_equal(upload_finish(u, &d, -1), 0);
+    assert_int_equal(meta_blob_unlink(fx->db, REPO, &d), 0);
+
+    /* Play the collector: take the lock, delete the row, move the file. */
+    struct meta_tx *tx;
+    struct meta_gc_policy pol = {(int64_t)time(NULL) + 10, 0};
+    char trash[PATHS_KEY_MAX];
+    assert_int_equal(meta_tx_begin(fx->db, &tx), 0);
+    assert_int_equal(meta_gc_blob_collect(tx, d.str, &pol), 1);
+
+    /* The same digest is uploaded again meanwhile. */
+    struct finisher f = {.fx = fx, .data = data, .rc = 1};
+    pthread_mutex_init(&f.mu, NULL);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, finish_main, &f), 0);
+    for (int i = 0; i < 100 && sealed_count(fx) == 0; i++)
+        usleep(10 * 1000);
+    usleep(100 * 1000);
+    /* It sealed its bytes and now waits for the lock. */
+    assert_false(finisher_done(&f));
+    assert_int_equal(sealed_count(fx), 1);
+
+    assert_int_equal(blobstore_trash(fx->bs, &d, trash), 0);
+    assert_int_equal(meta_tx_commit(tx), 0);
+    assert_int_equal(blobstore_purge(fx->bs, trash), 0);
+
+    pthread_join(t, NULL);
+    pthread_mutex_destroy(&f.mu);
+    assert_int_equal(f.rc, 0);
+    assert_published(fx, &d, data);
+    assert_int_equal(staged_count(fx), 0);
+}
+
+/* A failed publish leaves no sealed file behind; a sealed leftover of a
+ * dead process is expired with its session. */
+static void test_sealed_leftovers(void **state)
+{
+    struct fixture *fx = *state;
+    int64_t now = (int64_t)time(NULL);
+    char id[UPLOAD_ID_LEN + 1], key[PATHS_KEY_MAX];
+    struct driver_writer *w;
+    assert_int_equal(upload_start(fx->m, REPO, id), 0);
+    write_chunk(fx, id, 0, "live");
+    assert_int_equal(paths_upload_sealed(key, id), 0);
+    assert_int_equal(driver_writer_open(fx->drv, key, 0, &w), 0);
+    assert_int_equal(driver_writer_close(w), 0);
+    const char *dead = "uploads/0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9.sealed";
+    assert_int_equal(driver_writer_open(fx->drv, dead, 0, &w), 0);
+    assert_int_equal(driver_writer_close(w), 0);
+    /* The live session's sealed file stays with it; the dead one goes. */
+    fixture_close(fx);
+    fixture_open(fx, NULL);
+    assert_int_equal(meta_upload_touch(fx->db, id, now + 100), 0);
+    assert_int_equal(upload_expire(fx->m, now + 10), 1);
+    struct driver_stat st;
+    assert_int_equal(driver_stat(fx->drv, dead, &st), BERR_NOT_FOUND);
+    assert_int_equal(driver_stat(fx->drv, key, &st), 0);
+    assert_int_equal(sealed_count(fx), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -669,6 +799,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_identical_concurrent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_one_writer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_expire, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_publish_under_lock, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sealed_leftovers, setup, teardown),
         cmocka_unit_test(test_write_failure_rebuild),
         cmocka_unit_test(test_finish_faults),
     };
