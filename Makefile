@@ -9,7 +9,7 @@
 CC      ?= cc
 BUILD   ?= build
 BIN     ?= bin
-PKGS    := libmicrohttpd jansson sqlite3 openssl libjwt libuv libcurl
+PKGS    := libmicrohttpd jansson sqlite3 openssl libjwt libuv libcurl libzstd
 CSTD    := -std=c11 -D_GNU_SOURCE
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2
 OPT     ?= -O2 -g

@@ -6,7 +6,7 @@
  */
 #include "client/cmds.h"
 
-#include "client/imgconfig.h"
+#include "image/imgconfig.h"
 #include "client/progress.h"
 #include "client/regclient.h"
 #include "client/store.h"

@@ -6,10 +6,10 @@
  */
 #include "client/cmds.h"
 
-#include "client/imgconfig.h"
+#include "image/imgconfig.h"
 #include "client/run.h"
 #include "client/store.h"
-#include "client/strlist.h"
+#include "image/base/strlist.h"
 #include "client/unpack.h"
 #include "image/base/err.h"
 #include "image/base/xalloc.h"

@@ -6,7 +6,7 @@
 #include "client/cmds.h"
 
 #include "client/regclient.h"
-#include "client/strlist.h"
+#include "image/base/strlist.h"
 #include "image/base/err.h"
 #include "image/base/xalloc.h"
 

@@ -1,64 +1,22 @@
 /*
- * decomp.c - decompressing reader (see decomp.h).
- *
- * zstd: libzstd's streaming API has been stable since 1.0, and the runtime
- * library (libzstd1) is on every Debian system, while its headers and a link
- * flag are not part of the build. So the few functions are declared here and
- * resolved with dlopen("libzstd.so.1") on first use. Swap this for
- * <zstd.h> and -lzstd if the build ever links libzstd directly.
+ * decomp.c - decompressing reader (see decomp.h): gzip through zlib, zstd
+ * through libzstd's streaming API, plain tar passed through. The format is
+ * recognized from the first bytes, not trusted from the media type.
  */
 #include "client/decomp.h"
 
 #include "image/base/err.h"
 #include "image/base/xalloc.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <zlib.h>
+#include <zstd.h>
 
 #define DECOMP_IN_SIZE (128u * 1024)
-
-/* ---- libzstd, resolved at run time -------------------------------------------- */
-
-struct zstd_in {
-    const void *src;
-    size_t size;
-    size_t pos;
-};
-struct zstd_out {
-    void *dst;
-    size_t size;
-    size_t pos;
-};
-
-struct zstd_api {
-    void *(*create)(void);
-    size_t (*free_)(void *);
-    size_t (*stream)(void *, struct zstd_out *, struct zstd_in *);
-    unsigned (*is_error)(size_t);
-    const char *(*error_name)(size_t);
-};
-
-static int zstd_load(struct zstd_api *api)
-{
-    static void *lib;
-    if (!lib)
-        lib = dlopen("libzstd.so.1", RTLD_NOW | RTLD_LOCAL);
-    if (!lib)
-        return berr_set(BERR_UNSUPPORTED, "zstd layers need libzstd.so.1 (Debian: libzstd1)");
-    *(void **)&api->create = dlsym(lib, "ZSTD_createDStream");
-    *(void **)&api->free_ = dlsym(lib, "ZSTD_freeDStream");
-    *(void **)&api->stream = dlsym(lib, "ZSTD_decompressStream");
-    *(void **)&api->is_error = dlsym(lib, "ZSTD_isError");
-    *(void **)&api->error_name = dlsym(lib, "ZSTD_getErrorName");
-    if (!api->create || !api->free_ || !api->stream || !api->is_error || !api->error_name)
-        return berr_set(BERR_UNSUPPORTED, "libzstd.so.1 lacks the streaming API");
-    return 0;
-}
 
 /* ---- the reader ------------------------------------------------------------------- */
 
@@ -71,8 +29,7 @@ struct decomp {
     int in_eof;
     z_stream z;
     int z_end; /* a gzip member just ended */
-    struct zstd_api zs;
-    void *zctx;
+    ZSTD_DStream *zctx;
     int done;
 };
 
@@ -121,10 +78,7 @@ int decomp_open(struct decomp **out, int fd)
     } else if (d->in_len >= 4 && d->in[0] == 0x28 && d->in[1] == 0xb5 && d->in[2] == 0x2f &&
                d->in[3] == 0xfd) {
         d->kind = DECOMP_ZSTD;
-        rc = zstd_load(&d->zs);
-        if (rc < 0)
-            goto fail;
-        d->zctx = d->zs.create();
+        d->zctx = ZSTD_createDStream();
         if (!d->zctx) {
             rc = berr_set(BERR_INTERNAL, "cannot create a zstd stream");
             goto fail;
@@ -191,7 +145,7 @@ static ssize_t read_gzip(struct decomp *d, void *buf, size_t n)
 
 static ssize_t read_zstd(struct decomp *d, void *buf, size_t n)
 {
-    struct zstd_out out = {buf, n, 0};
+    ZSTD_outBuffer out = {buf, n, 0};
     while (out.pos == 0 && !d->done) {
         int rc = fill(d);
         if (rc < 0)
@@ -202,11 +156,11 @@ static ssize_t read_zstd(struct decomp *d, void *buf, size_t n)
             d->done = 1;
             break;
         }
-        struct zstd_in in = {d->in + d->in_pos, d->in_len - d->in_pos, 0};
-        size_t r = d->zs.stream(d->zctx, &out, &in);
+        ZSTD_inBuffer in = {d->in + d->in_pos, d->in_len - d->in_pos, 0};
+        size_t r = ZSTD_decompressStream(d->zctx, &out, &in);
         d->in_pos += in.pos;
-        if (d->zs.is_error(r))
-            return berr_set(BERR_INVALID, "layer: corrupt zstd data (%s)", d->zs.error_name(r));
+        if (ZSTD_isError(r))
+            return berr_set(BERR_INVALID, "layer: corrupt zstd data (%s)", ZSTD_getErrorName(r));
         d->z_end = r == 0; /* a frame is complete */
     }
     return (ssize_t)out.pos;
@@ -233,7 +187,7 @@ void decomp_free(struct decomp *d)
     if (d->kind == DECOMP_GZIP)
         inflateEnd(&d->z);
     if (d->zctx)
-        d->zs.free_(d->zctx);
+        ZSTD_freeDStream(d->zctx);
     free(d->in);
     free(d);
 }

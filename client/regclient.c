@@ -16,7 +16,7 @@
 #include "client/authchal.h"
 #include "client/base64.h"
 #include "client/creds.h"
-#include "client/strlist.h"
+#include "image/base/strlist.h"
 #include "image/base/err.h"
 #include "image/base/log.h"
 #include "image/base/xalloc.h"

@@ -14,8 +14,8 @@
  */
 #include "client/run.h"
 
-#include "client/imgconfig.h"
-#include "client/strlist.h"
+#include "image/imgconfig.h"
+#include "image/base/strlist.h"
 #include "client/unpack.h"
 #include "image/base/err.h"
 #include "image/base/log.h"

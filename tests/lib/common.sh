@@ -152,7 +152,8 @@ check_header_absent() {
 
 # check_json_error CODE[|CODE...]: the body is the spec's error JSON and lists CODE (or one of them).
 check_json_error() {
-    if jq -e --arg c "$1" '(.errors | type == "array") and (.errors | any(.code as $x | $c | split("|") | index([$x]) != null))' \
+    if jq -e --arg c "$1" '(.errors | type == "array")
+            and (.errors | any(.code as $x | $c | split("|") | index([$x]) != null))' \
         "$BODY" >/dev/null 2>&1; then
         ok "$LAST: error $1"
     else
@@ -405,7 +406,6 @@ check_clean_stop() {
     if grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|SUMMARY: UndefinedBehaviorSanitizer' \
         "$SRV_LOG"; then
         fail "sanitizer report in server log $SRV_LOG: $(grep -m1 -E 'ERROR:|runtime error:' "$SRV_LOG")"
-        cp "$SRV_LOG" "$OUT/logs/" 2>/dev/null
     fi
 }
 

@@ -18,7 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "client/imgconfig.h"
+#include "image/imgconfig.h"
 #include "client/run.h"
 #include "client/unpack.h"
 #include "image/base/err.h"

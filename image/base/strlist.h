@@ -1,9 +1,9 @@
 /*
  * strlist.h - NULL-terminated arrays of owned C strings (argv-like), the
- * shape in which commands, environments and tag lists travel in client/.
+ * shape in which commands, environments and tag lists travel.
  */
-#ifndef BERTH_CLIENT_STRLIST_H
-#define BERTH_CLIENT_STRLIST_H
+#ifndef BERTH_STRLIST_H
+#define BERTH_STRLIST_H
 
 #include <stddef.h>
 

@@ -11,7 +11,7 @@
 
 #include <string.h>
 
-#include "client/imgconfig.h"
+#include "image/imgconfig.h"
 #include "image/base/err.h"
 
 static int parse(struct imgconfig *c, const char *s)

@@ -3,9 +3,9 @@
  * Wrong types are errors, not silently ignored: a config whose Cmd is not an
  * array of strings would otherwise run the wrong program.
  */
-#include "client/imgconfig.h"
+#include "image/imgconfig.h"
 
-#include "client/strlist.h"
+#include "image/base/strlist.h"
 #include "image/base/err.h"
 #include "image/base/xalloc.h"
 

@@ -2,7 +2,7 @@
  * strlist.c - NULL-terminated string arrays. Invariant: an array is never
  * without its terminating NULL, so it can go straight to execvp().
  */
-#include "client/strlist.h"
+#include "image/base/strlist.h"
 
 #include "image/base/xalloc.h"
 
