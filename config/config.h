@@ -23,9 +23,9 @@ struct config_list {
 
 struct config {
     /* server */
-    char *listen;             /* comma-separated host:port list; "localhost:5000" = 127.0.0.1 + ::1 */
-    char *data_dir;           /* "" = platform default, resolved by config_load */
-    int64_t threads;          /* HTTP worker threads */
+    char *listen;    /* comma-separated host:port list; "localhost:5000" = 127.0.0.1 + ::1 */
+    char *data_dir;  /* "" = platform default, resolved by config_load */
+    int64_t threads; /* HTTP worker threads */
     int64_t max_connections;
     int64_t max_manifest;     /* bytes */
     int64_t shutdown_timeout; /* seconds */
@@ -35,8 +35,8 @@ struct config {
     char *tls_cert;
     char *tls_key;
     /* uploads */
-    int64_t upload_expiry;   /* seconds */
-    int64_t upload_sweep;    /* seconds between expiry sweeps */
+    int64_t upload_expiry; /* seconds */
+    int64_t upload_sweep;  /* seconds between expiry sweeps */
     /* auth */
     char *auth_mode; /* none | htpasswd | token */
     int auth_force_open;
@@ -70,12 +70,12 @@ struct config {
 enum opt_type { OPT_STRING, OPT_INT, OPT_BOOL, OPT_DURATION, OPT_SIZE, OPT_LIST };
 
 struct option_def {
-    const char *name;   /* config-file key and --flag name */
-    const char *env;    /* environment variable */
+    const char *name; /* config-file key and --flag name */
+    const char *env;  /* environment variable */
     enum opt_type type;
-    size_t offset;      /* into struct config */
-    const char *def;    /* default, as text */
-    int64_t min, max;   /* bounds for numeric types */
+    size_t offset;    /* into struct config */
+    const char *def;  /* default, as text */
+    int64_t min, max; /* bounds for numeric types */
     const char *help;
 };
 

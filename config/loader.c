@@ -89,15 +89,26 @@ int config_parse_size(const char *s, int64_t *out)
     char unit = (char)tolower((unsigned char)*end);
     const char *rest = *end ? end + 1 : end;
     switch (unit) {
-    case '\0': mul = 1; break;
-    case 'b': mul = 1; break;
-    case 'k': mul = 1LL << 10; break;
-    case 'm': mul = 1LL << 20; break;
-    case 'g': mul = 1LL << 30; break;
-    default: return berr_set(BERR_CONFIG, "'%s' is not a size (like 4096, 64k, 4MiB, 1g)", s);
+    case '\0':
+        mul = 1;
+        break;
+    case 'b':
+        mul = 1;
+        break;
+    case 'k':
+        mul = 1LL << 10;
+        break;
+    case 'm':
+        mul = 1LL << 20;
+        break;
+    case 'g':
+        mul = 1LL << 30;
+        break;
+    default:
+        return berr_set(BERR_CONFIG, "'%s' is not a size (like 4096, 64k, 4MiB, 1g)", s);
     }
-    if (unit != '\0' && unit != 'b' && *rest &&
-        strcasecmp(rest, "ib") != 0 && strcasecmp(rest, "b") != 0)
+    if (unit != '\0' && unit != 'b' && *rest && strcasecmp(rest, "ib") != 0 &&
+        strcasecmp(rest, "b") != 0)
         return berr_set(BERR_CONFIG, "'%s' is not a size (like 4096, 64k, 4MiB, 1g)", s);
     if (v > INT64_MAX / mul)
         return berr_set(BERR_CONFIG, "size '%s' is too large", s);
@@ -177,9 +188,8 @@ static int option_set(struct config *c, struct load_state *st, const struct opti
         return berr_set(BERR_CONFIG, "%s: %s: %s", where, o->name, berr_message());
     if (o->type != OPT_BOOL) {
         if (n < o->min || n > o->max)
-            return berr_set(BERR_CONFIG,
-                            "%s: %s = %s is out of range (%" PRId64 " to %" PRId64 ")", where,
-                            o->name, v, o->min, o->max);
+            return berr_set(BERR_CONFIG, "%s: %s = %s is out of range (%" PRId64 " to %" PRId64 ")",
+                            where, o->name, v, o->min, o->max);
         *(int64_t *)field(c, o) = n;
     }
     return 0;
@@ -381,12 +391,18 @@ void config_print(const struct config *c, FILE *fp)
 static const char *type_name(enum opt_type t)
 {
     switch (t) {
-    case OPT_STRING: return "string";
-    case OPT_INT: return "integer";
-    case OPT_BOOL: return "boolean";
-    case OPT_DURATION: return "duration";
-    case OPT_SIZE: return "size";
-    case OPT_LIST: return "list";
+    case OPT_STRING:
+        return "string";
+    case OPT_INT:
+        return "integer";
+    case OPT_BOOL:
+        return "boolean";
+    case OPT_DURATION:
+        return "duration";
+    case OPT_SIZE:
+        return "size";
+    case OPT_LIST:
+        return "list";
     }
     return "?";
 }
@@ -425,7 +441,7 @@ void config_print_doc(FILE *fp)
         char range[64] = "";
         if (o->type == OPT_INT || o->type == OPT_DURATION || o->type == OPT_SIZE)
             snprintf(range, sizeof(range), "%" PRId64 "–%" PRId64, o->min, o->max);
-        fprintf(fp, "| `%s` | `%s` | %s | `%s` | %s | %s |\n", o->name, o->env,
-                type_name(o->type), o->def, range, o->help);
+        fprintf(fp, "| `%s` | `%s` | %s | `%s` | %s | %s |\n", o->name, o->env, type_name(o->type),
+                o->def, range, o->help);
     }
 }

@@ -54,8 +54,8 @@ static int parse_range(const char *h, int64_t size, int64_t *off, int64_t *len)
         }
     }
     if (size == 0 || a >= size)
-        return berr_set(BERR_RANGE_NOT_SATISFIABLE, "range '%.100s' outside %" PRId64 " bytes",
-                        h, size);
+        return berr_set(BERR_RANGE_NOT_SATISFIABLE, "range '%.100s' outside %" PRId64 " bytes", h,
+                        size);
     *off = a;
     *len = b - a + 1;
     return 1;

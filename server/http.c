@@ -38,6 +38,8 @@
 
 #define HTTP_MAX_LISTEN 16
 #define HTTP_CONN_MEMORY (256 * 1024)
+/* GnuTLS priorities: its defaults, less TLS 1.0 and 1.1 (RFC 8996). */
+#define HTTP_TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 
 struct http {
     struct MHD_Daemon *daemons[HTTP_MAX_LISTEN];
@@ -286,6 +288,11 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     atomic_fetch_sub(&srv->inflight, 1);
 }
 
+/* The first message MHD logged on this thread since it was cleared:
+ * MHD_start_daemon says why it failed (a certificate that does not parse, a
+ * key that does not match) only through the logger, on the calling thread. */
+static _Thread_local char mhd_last[256];
+
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
     char line[512];
@@ -294,6 +301,8 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     size_t n = strlen(line);
     while (n && line[n - 1] == '\n')
         line[--n] = '\0';
+    if (!mhd_last[0])
+        snprintf(mhd_last, sizeof(mhd_last), "%s", line);
     log_debug("http: %s", line);
 }
 
@@ -400,6 +409,15 @@ int http_loopback_only(const struct config *cfg)
     return 1;
 }
 
+/* Wipe and free the text of a private key; accepts NULL. */
+static void free_secret(char *s)
+{
+    if (!s)
+        return;
+    explicit_bzero(s, strlen(s));
+    free(s);
+}
+
 static char *read_file(const char *path)
 {
     FILE *fp = fopen(path, "r");
@@ -444,16 +462,22 @@ int http_start(struct server *srv)
         struct MHD_OptionItem tls_opts[] = {
             {h->tls_cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, h->tls_cert},
             {h->tls_key ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, h->tls_key},
+            {h->tls_cert ? MHD_OPTION_HTTPS_PRIORITIES : MHD_OPTION_END, 0,
+             (void *)HTTP_TLS_PRIORITIES},
             {MHD_OPTION_END, 0, NULL},
         };
+        mhd_last[0] = '\0';
         struct MHD_Daemon *d = MHD_start_daemon(
-            f, 0, NULL, NULL, on_access, srv, MHD_OPTION_SOCK_ADDR, &addrs[i].sa,
+            f, 0, NULL, NULL, on_access, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+            MHD_OPTION_SOCK_ADDR, &addrs[i].sa,
             MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads, MHD_OPTION_NOTIFY_COMPLETED,
             on_completed, srv, MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->idle_timeout,
             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY,
-            MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-            MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
+            MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
+        if (!d && h->tls_cert && strstr(mhd_last, "TLS"))
+            return berr_set(BERR_CONFIG, "tls: cannot use tls.cert '%s' with tls.key '%s': %s",
+                            cfg->tls_cert, cfg->tls_key, mhd_last);
         if (!d) {
             /* ::1 may be missing on hosts without IPv6: not fatal when another address serves. */
             int is_v6_loop = addrs[i].sa.ss_family == AF_INET6 && addr_is_loopback(&addrs[i]);
@@ -505,7 +529,7 @@ void http_stop(struct server *srv)
         free(h->names[i]);
     }
     free(h->tls_cert);
-    free(h->tls_key);
+    free_secret(h->tls_key);
     free(h);
     srv->http = NULL;
 }

@@ -22,48 +22,48 @@ enum http_method { M_GET, M_HEAD, M_POST, M_PUT, M_PATCH, M_DELETE, M_OTHER };
 #define RESP_MAX_HEADERS 12
 
 struct response {
-    int status;                 /* 0 until a response is chosen */
+    int status; /* 0 until a response is chosen */
     const char *hname[RESP_MAX_HEADERS];
     char *hvalue[RESP_MAX_HEADERS]; /* owned */
     int nheaders;
-    const char *content_type;   /* static string or owned via ct_owned */
+    const char *content_type; /* static string or owned via ct_owned */
     char *ct_owned;
-    char *body;                 /* owned (free) */
+    char *body; /* owned (free) */
     size_t body_len;
-    int fd;                     /* >= 0: serve [offset, offset+length) of fd */
+    int fd; /* >= 0: serve [offset, offset+length) of fd */
     int64_t offset, length;
-    int64_t head_length;        /* >= 0: HEAD, announce this Content-Length */
+    int64_t head_length; /* >= 0: HEAD, announce this Content-Length */
 };
 
 struct route;
 
 struct request {
     struct server *srv;
-    void *conn;                 /* opaque: struct MHD_Connection */
+    void *conn; /* opaque: struct MHD_Connection */
     const struct route *route;
     enum http_method method;
-    const char *method_str;     /* borrowed from the connection */
-    char *path;                 /* owned copy of the URL path */
+    const char *method_str; /* borrowed from the connection */
+    char *path;             /* owned copy of the URL path */
     unsigned long long id;
     int64_t started_us;
     /* path parameters, validated before any handler runs */
-    char *name;                 /* repository or NULL */
-    char *ref;                  /* manifest reference (tag or digest text) or NULL */
+    char *name; /* repository or NULL */
+    char *ref;  /* manifest reference (tag or digest text) or NULL */
     int ref_is_digest;
-    struct digest digest;       /* parsed {digest} or digest-form {reference} */
-    char uuid[40];              /* upload session id or "" */
+    struct digest digest; /* parsed {digest} or digest-form {reference} */
+    char uuid[40];        /* upload session id or "" */
     /* authorization result */
-    char *principal;            /* owned, NULL = anonymous */
-    void *authz;                /* owned by server/authz.c */
+    char *principal; /* owned, NULL = anonymous */
+    void *authz;     /* owned by server/authz.c */
     /* body */
-    int64_t content_length;     /* -1 when absent */
-    struct buf body;            /* BODY_BUFFER routes */
-    struct upload *upload;      /* BODY_STREAM upload routes */
-    int ephemeral;              /* upload is a single-request (POST ?digest=) one */
+    int64_t content_length; /* -1 when absent */
+    struct buf body;        /* BODY_BUFFER routes */
+    struct upload *upload;  /* BODY_STREAM upload routes */
+    int ephemeral;          /* upload is a single-request (POST ?digest=) one */
     int64_t received;
-    int deferred_err;           /* error during the body, reported at the end */
-    char *deferred_msg;         /* its message (owned) */
-    int skip_body;              /* discard the rest of the body */
+    int deferred_err;   /* error during the body, reported at the end */
+    char *deferred_msg; /* its message (owned) */
+    int skip_body;      /* discard the rest of the body */
     struct response resp;
 };
 

@@ -17,7 +17,8 @@
 
 /* Status with an empty body. */
 void respond_status(struct request *r, int status);
-/* Add a header (value formatted, copied). Extra headers beyond the limit are dropped with a log line. */
+/* Add a header (value formatted, copied). Extra headers beyond the limit are dropped with a log
+ * line. */
 void respond_header(struct request *r, const char *name, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Memory body; takes ownership of body (freed with free()). */

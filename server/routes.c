@@ -185,8 +185,8 @@ enum route_match_result route_match(struct request *r, char *allow, size_t allow
         if (!found)
             found = rt;
         any = 1;
-        if (rt->method == r->method || (r->method == M_HEAD && rt->method == M_GET &&
-                                         !has_head_route(rt->pattern))) {
+        if (rt->method == r->method ||
+            (r->method == M_HEAD && rt->method == M_GET && !has_head_route(rt->pattern))) {
             pattern_match(rt->pattern, r->path, r, 1);
             r->route = rt;
             return ROUTE_OK;

@@ -24,7 +24,7 @@ enum body_mode {
 
 /* Access bits a route needs (checked once, before any handler). */
 enum access {
-    ACCESS_NONE = 0,    /* /v2/ base: authenticated if auth is on, no scope */
+    ACCESS_NONE = 0, /* /v2/ base: authenticated if auth is on, no scope */
     ACCESS_PULL = 1,
     ACCESS_PUSH = 2,
     ACCESS_DELETE = 4,
@@ -38,14 +38,14 @@ typedef int (*route_data_fn)(struct request *r, const char *data, size_t len);
 struct route {
     enum http_method method;
     const char *pattern;
-    route_fn begin;        /* BODY_STREAM only: at headers; may respond early */
-    route_data_fn data;    /* BODY_STREAM only */
-    route_fn handle;       /* at the end of the body */
+    route_fn begin;     /* BODY_STREAM only: at headers; may respond early */
+    route_data_fn data; /* BODY_STREAM only */
+    route_fn handle;    /* at the end of the body */
     unsigned access;
     enum body_mode body;
-    const char *summary;   /* for docs/api.md */
-    const char *spec_id;   /* OCI end-N id or "" */
-    long body_cap;         /* BODY_BUFFER cap in bytes; 0 = the max-manifest setting */
+    const char *summary; /* for docs/api.md */
+    const char *spec_id; /* OCI end-N id or "" */
+    long body_cap;       /* BODY_BUFFER cap in bytes; 0 = the max-manifest setting */
 };
 
 extern const struct route routes[];
@@ -53,9 +53,9 @@ extern const size_t routes_count;
 
 /* Outcome of matching a path. */
 enum route_match_result {
-    ROUTE_OK,          /* *out set, parameters stored in r */
-    ROUTE_NOT_FOUND,   /* no pattern matches the path: 404 */
-    ROUTE_BAD_METHOD,  /* a pattern matches, not with this method: 405 */
+    ROUTE_OK,         /* *out set, parameters stored in r */
+    ROUTE_NOT_FOUND,  /* no pattern matches the path: 404 */
+    ROUTE_BAD_METHOD, /* a pattern matches, not with this method: 405 */
 };
 
 /* Match r->path and r->method against the table. On ROUTE_OK sets r->route

@@ -25,10 +25,10 @@ struct server {
     struct blobstore *bs;
     struct metadb *db;
     struct upload_mgr *uploads;
-    struct auth *auth;       /* NULL when auth.mode = none */
+    struct auth *auth; /* NULL when auth.mode = none */
     struct http *http;
-    atomic_long inflight;    /* requests between first callback and completion */
-    atomic_ullong next_id;   /* request ids for logs */
+    atomic_long inflight;  /* requests between first callback and completion */
+    atomic_ullong next_id; /* request ids for logs */
 };
 
 /* Open the data directory (creating it), the storage driver, the metadata

@@ -11,13 +11,16 @@
 #include <stddef.h>
 
 struct buf {
-    char *data;  /* owned; NULL until the first append */
-    size_t len;  /* bytes used */
-    size_t cap;  /* bytes allocated */
-    size_t max;  /* hard cap on len; 0 = no cap */
+    char *data; /* owned; NULL until the first append */
+    size_t len; /* bytes used */
+    size_t cap; /* bytes allocated */
+    size_t max; /* hard cap on len; 0 = no cap */
 };
 
-#define BUF_INIT {NULL, 0, 0, 0}
+#define BUF_INIT                                                                                   \
+    {                                                                                              \
+        NULL, 0, 0, 0                                                                              \
+    }
 
 /* Initialize an empty buffer that refuses to grow past `max` bytes (0: no cap). */
 void buf_init(struct buf *b, size_t max);

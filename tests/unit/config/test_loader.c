@@ -53,8 +53,8 @@ static void test_precedence(void **state)
     setenv("BERTH_THREADS", "5", 1);
     char *argv[] = {"--config", (char *)path, "--data", "/tmp/from-argv"};
     assert_int_equal(config_load(&c, 4, argv), 0);
-    assert_string_equal(c.listen, "127.0.0.1:6000"); /* file beats default */
-    assert_int_equal(c.threads, 5);                  /* env beats file */
+    assert_string_equal(c.listen, "127.0.0.1:6000");   /* file beats default */
+    assert_int_equal(c.threads, 5);                    /* env beats file */
     assert_string_equal(c.data_dir, "/tmp/from-argv"); /* argv beats all */
     config_release(&c);
     unsetenv("BERTH_THREADS");

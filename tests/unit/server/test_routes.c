@@ -150,10 +150,8 @@ static void test_validation(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_base_and_catalog),
-        cmocka_unit_test(test_deep_names),
-        cmocka_unit_test(test_upload_routes_win),
-        cmocka_unit_test(test_not_found_and_method),
+        cmocka_unit_test(test_base_and_catalog),  cmocka_unit_test(test_deep_names),
+        cmocka_unit_test(test_upload_routes_win), cmocka_unit_test(test_not_found_and_method),
         cmocka_unit_test(test_validation),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
