@@ -191,6 +191,11 @@ static int validate(const struct auth_settings *s)
             return berr_set(BERR_CONFIG, "the built-in issuer needs auth.issuer.key (a path)");
         if (s->token_ttl < 60 || s->token_ttl > 86400)
             return berr_set(BERR_CONFIG, "auth.issuer.ttl must be 60..86400 s");
+        /* checked even when the key exists: a typo must not pass silently */
+        if (s->key_type && strcmp(s->key_type, "ec") != 0 && strcmp(s->key_type, "rsa") != 0)
+            return berr_set(BERR_CONFIG,
+                            "auth.issuer.key-type must be \"ec\" or \"rsa\", not \"%s\"",
+                            s->key_type);
     }
     if (token && !s->issuer_enabled && s->nkeys == 0 && (!s->rootcerts || !*s->rootcerts))
         return berr_set(BERR_CONFIG, "auth.mode = token needs auth.token.key, "
@@ -304,10 +309,11 @@ static const char *or_dash(const char *s)
     return s && *s ? s : "-";
 }
 
-static int unauthorized_basic(struct auth *a, struct auth_result *out)
+/* 401 with the Basic challenge; `why` becomes the error message clients show. */
+static int unauthorized_basic(struct auth *a, struct auth_result *out, const char *why)
 {
     out->challenge = xstrdup(a->basic_challenge);
-    return berr_set(BERR_UNAUTHORIZED, "authentication required");
+    return berr_set(BERR_UNAUTHORIZED, "%s", why);
 }
 
 static int check_basic(struct auth *a, const struct auth_request *rq, unsigned need, time_t now,
@@ -315,19 +321,23 @@ static int check_basic(struct auth *a, const struct auth_request *rq, unsigned n
 {
     char *user = NULL, *pass = NULL;
     const char *cred = NULL;
-    if (rq->authorization && *rq->authorization) {
+    int has_creds = rq->authorization && *rq->authorization;
+    if (has_creds && login_scheme(rq->authorization, "Basic", &cred) && login_basic_empty(cred))
+        has_creds = 0; /* skopeo/podman without credentials: anonymous */
+    if (has_creds) {
         if (!login_scheme(rq->authorization, "Basic", &cred) ||
             login_basic_decode(&user, &pass, cred) < 0) {
             log_info("auth: [%s] unusable authorization header from %s", or_dash(rq->request_id),
                      or_dash(rq->client_addr));
-            return unauthorized_basic(a, out);
+            return unauthorized_basic(a, out, "malformed Basic credentials");
         }
         int rc = login_password(&a->login, user, pass, rq->client_addr, rq->request_id, now,
                                 &out->retry_after);
         login_secret_free(pass);
         if (rc < 0) {
             free(user);
-            return rc == BERR_TOOMANY ? rc : unauthorized_basic(a, out);
+            return rc == BERR_TOOMANY ? rc
+                                      : unauthorized_basic(a, out, "invalid user name or password");
         }
     }
     out->grant = grant_new(user);
@@ -344,7 +354,7 @@ static int check_basic(struct auth *a, const struct auth_request *rq, unsigned n
     if (allowed)
         return 0;
     if (!user)
-        return unauthorized_basic(a, out);
+        return unauthorized_basic(a, out, "authentication required");
     log_info("auth: [%s] user \"%s\" denied %s %s", or_dash(rq->request_id), user,
              or_dash(rq->method), rq->catalog ? "catalog" : or_dash(rq->repo));
     return berr_set(BERR_DENIED, "requested access to the resource is denied");
@@ -433,12 +443,9 @@ static int bearer_grant(struct auth *a, const char *token, time_t now, struct au
     return 0;
 }
 
-static int check_bearer(struct auth *a, const struct auth_request *rq, unsigned need, time_t now,
-                        struct auth_result *out)
+static int check_token(struct auth *a, const struct auth_request *rq, const char *token,
+                       unsigned need, time_t now, struct auth_result *out)
 {
-    const char *token = NULL;
-    if (!rq->authorization || !login_scheme(rq->authorization, "Bearer", &token) || !*token)
-        return unauthorized_bearer(a, rq, need, NULL, out);
     struct auth_grant *g = NULL;
     int rc = bearer_grant(a, token, now, &g);
     if (rc < 0) {
@@ -462,6 +469,24 @@ static int check_bearer(struct auth *a, const struct auth_request *rq, unsigned 
               g->subject ? g->subject : "", or_dash(rq->method),
               rq->catalog ? "catalog" : or_dash(rq->repo));
     return unauthorized_bearer(a, rq, need, "insufficient_scope", out);
+}
+
+static int check_bearer(struct auth *a, const struct auth_request *rq, unsigned need, time_t now,
+                        struct auth_result *out)
+{
+    const char *token = NULL;
+    if (!rq->authorization || !login_scheme(rq->authorization, "Bearer", &token) || !*token)
+        return unauthorized_bearer(a, rq, need, NULL, out);
+    /* trailing blanks are not part of a header value (RFC 9110 5.5) */
+    size_t len = strnlen(token, TOKEN_MAX + 2);
+    while (len && (token[len - 1] == ' ' || token[len - 1] == '\t'))
+        len--;
+    if (!token[len])
+        return check_token(a, rq, token, need, now, out);
+    char *trimmed = xstrndup(token, len);
+    int rc = check_token(a, rq, trimmed, need, now, out);
+    free(trimmed);
+    return rc;
 }
 
 int auth_check(struct auth *a, const struct auth_request *rq, struct auth_result *out)

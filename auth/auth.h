@@ -11,8 +11,9 @@
  * Modes (struct auth_settings.mode):
  *   none      no authentication; every request is allowed.
  *   htpasswd  HTTP Basic against an htpasswd file (bcrypt $2y$/$2b$ only);
- *             the access rules decide; requests without credentials are
- *             anonymous and get what the `anonymous` rules give.
+ *             the access rules decide; requests without credentials (or
+ *             with an empty user and password, as skopeo and podman send
+ *             them) are anonymous and get what the `anonymous` rules give.
  *   token     Docker token flow: Bearer JWTs signed by a trusted issuer
  *             (RS256/ES256...; `kid` or `x5c`), checked for iss, aud,
  *             nbf/exp (with leeway) and an `access` claim that covers the

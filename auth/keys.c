@@ -534,7 +534,7 @@ static int signing_generate(EVP_PKEY **out, const char *type)
     else if (strcmp(type, "rsa") == 0)
         pkey = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)3072);
     else
-        return berr_set(BERR_CONFIG, "auth.issuer.key_type must be \"ec\" or \"rsa\", not \"%s\"",
+        return berr_set(BERR_CONFIG, "auth.issuer.key-type must be \"ec\" or \"rsa\", not \"%s\"",
                         type);
     if (!pkey)
         return berr_set(BERR_INTERNAL, "cannot generate a %s key", type);

@@ -57,6 +57,16 @@ out:
     return rc;
 }
 
+int login_basic_empty(const char *credentials)
+{
+    size_t len = strnlen(credentials, 16);
+    while (len && (credentials[len - 1] == ' ' || credentials[len - 1] == '\t'))
+        len--;
+    /* base64 of ":", padded or not */
+    return (len == 4 && memcmp(credentials, "Og==", 4) == 0) ||
+           (len == 2 && memcmp(credentials, "Og", 2) == 0);
+}
+
 void login_secret_free(char *s)
 {
     if (!s)

@@ -31,6 +31,12 @@ int login_scheme(const char *authorization, const char *scheme, const char **res
  * (not base64, no ':', empty user, NUL byte, too long). */
 int login_basic_decode(char **user, char **pass, const char *credentials);
 
+/* 1 when Basic `credentials` encode exactly ":" (empty user and password):
+ * what clients built on containers/image (skopeo, podman, buildah) send
+ * after a Basic challenge when they hold no credentials. Callers treat it
+ * as no credentials at all (anonymous), not as a failed login. */
+int login_basic_empty(const char *credentials);
+
 /* Wipe and free a secret string; accepts NULL. */
 void login_secret_free(char *s);
 

@@ -379,6 +379,8 @@ static int authenticate(struct tokensrv *ts, const struct auth_token_request *rq
     const char *cred = NULL;
     if (!login_scheme(rq->authorization, "Basic", &cred))
         return berr_set(BERR_UNAUTHORIZED, "the token endpoint takes Basic credentials");
+    if (login_basic_empty(cred))
+        return 0; /* empty user and password: anonymous */
     rc = login_basic_decode(&user, &pass, cred);
     if (rc < 0)
         return berr_set(BERR_UNAUTHORIZED, "malformed basic credentials");

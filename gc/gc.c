@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "gc/gc_int.h"
 #include "image/base/err.h"
@@ -91,6 +92,7 @@ void gc_tx_done(struct gc_run *g, int64_t ms)
     g->rep->transactions++;
     if (ms > g->rep->lock_ms_max)
         g->rep->lock_ms_max = ms;
+    usleep(GC_TX_PAUSE_US); /* let the writers that queued meanwhile in */
 }
 
 /* ---- runs ---------------------------------------------------------------------- */

@@ -12,7 +12,11 @@
 
 /* Longest a sweep keeps the write lock before it commits what it has done
  * and lets writers in (milliseconds), whatever the batch size. */
-#define GC_TX_BUDGET_MS 50
+#define GC_TX_BUDGET_MS 10
+/* Pause after each write transaction (microseconds): writers waiting for
+ * the lock poll it every millisecond (metadb.c), and SQLite's lock is not a
+ * queue - without a pause the collector would take it back at once. */
+#define GC_TX_PAUSE_US 3000
 
 struct gc_run {
     const struct gc_store *st;
@@ -31,7 +35,8 @@ void gc_repo_add(struct gc_run *g, const char *name, int64_t manifests, int64_t 
 int gc_cancelled(struct gc_run *g);
 /* Call the test hook, if any. */
 void gc_hook(struct gc_run *g, enum gc_point point, const struct digest *d);
-/* Account one committed write transaction that held the lock for ms. */
+/* Account one committed write transaction that held the lock for ms, then
+ * pause GC_TX_PAUSE_US so that waiting writers get the lock. */
 void gc_tx_done(struct gc_run *g, int64_t ms);
 
 /* mark.c: compute the candidates (meta_gc_mark); for a dry run, fill the

@@ -36,7 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define HTTP_MAX_LISTEN 16
+#define HTTP_MAX_LISTEN  16
 #define HTTP_CONN_MEMORY (256 * 1024)
 /* GnuTLS priorities: its defaults, less TLS 1.0 and 1.1 (RFC 8996). */
 #define HTTP_TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
@@ -65,15 +65,18 @@ static int64_t now_us(void)
 static enum http_method method_of(const char *m)
 {
     switch (m[0]) {
-    case 'G': return strcmp(m, "GET") == 0 ? M_GET : M_OTHER;
-    case 'H': return strcmp(m, "HEAD") == 0 ? M_HEAD : M_OTHER;
+    case 'G':
+        return strcmp(m, "GET") == 0 ? M_GET : M_OTHER;
+    case 'H':
+        return strcmp(m, "HEAD") == 0 ? M_HEAD : M_OTHER;
     case 'P':
         if (strcmp(m, "PUT") == 0)
             return M_PUT;
         if (strcmp(m, "POST") == 0)
             return M_POST;
         return strcmp(m, "PATCH") == 0 ? M_PATCH : M_OTHER;
-    case 'D': return strcmp(m, "DELETE") == 0 ? M_DELETE : M_OTHER;
+    case 'D':
+        return strcmp(m, "DELETE") == 0 ? M_DELETE : M_OTHER;
     }
     return M_OTHER;
 }
@@ -181,8 +184,8 @@ static void request_begin(struct request *r)
         return;
     }
     if (r->route->body == BODY_BUFFER) {
-        size_t cap = r->route->body_cap > 0 ? (size_t)r->route->body_cap
-                                            : (size_t)r->srv->cfg->max_manifest;
+        size_t cap =
+            r->route->body_cap > 0 ? (size_t)r->route->body_cap : (size_t)r->srv->cfg->max_manifest;
         if (r->content_length > (int64_t)cap) {
             fail(r, berr_set(BERR_TOO_LARGE, "body of %" PRId64 " bytes is over the %zu byte cap",
                              r->content_length, cap));
@@ -229,8 +232,8 @@ static void request_end(struct request *r)
 }
 
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
-                                 const char *method, const char *version,
-                                 const char *upload_data, size_t *upload_data_size, void **con_cls)
+                                 const char *method, const char *version, const char *upload_data,
+                                 size_t *upload_data_size, void **con_cls)
 {
     struct server *srv = cls;
     struct request *r = *con_cls;
@@ -278,9 +281,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (srv->cfg->access_log || toe != MHD_REQUEST_TERMINATED_COMPLETED_OK) {
         int64_t us = now_us() - r->started_us;
         log_write(toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? LOG_INFO : LOG_WARN,
-                  "req=%llu %s %s %d in=%" PRId64 " %" PRId64 ".%03" PRId64 "ms user=%s%s",
-                  r->id, r->method_str, r->path, r->resp.status, r->received, us / 1000,
-                  us % 1000, r->principal ? r->principal : "-",
+                  "req=%llu %s %s %d in=%" PRId64 " %" PRId64 ".%03" PRId64 "ms user=%s%s", r->id,
+                  r->method_str, r->path, r->resp.status, r->received, us / 1000, us % 1000,
+                  r->principal ? r->principal : "-",
                   toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted");
     }
     request_free(r);
@@ -302,7 +305,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     while (n && line[n - 1] == '\n')
         line[--n] = '\0';
     if (!mhd_last[0])
-        snprintf(mhd_last, sizeof(mhd_last), "%s", line);
+        snprintf(mhd_last, sizeof(mhd_last), "%.*s", (int)sizeof(mhd_last) - 1, line);
     log_debug("http: %s", line);
 }
 
@@ -444,8 +447,8 @@ int http_start(struct server *srv)
         return rc;
     struct http *h = xcalloc(1, sizeof(*h));
     srv->http = h;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
-                     MHD_USE_ERROR_LOG;
+    unsigned flags =
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
     if (*cfg->tls_cert) {
         if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
             return berr_set(BERR_CONFIG, "tls: this libmicrohttpd has no tls support");
@@ -469,12 +472,12 @@ int http_start(struct server *srv)
         mhd_last[0] = '\0';
         struct MHD_Daemon *d = MHD_start_daemon(
             f, 0, NULL, NULL, on_access, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-            MHD_OPTION_SOCK_ADDR, &addrs[i].sa,
-            MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads, MHD_OPTION_NOTIFY_COMPLETED,
-            on_completed, srv, MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
-            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->idle_timeout,
-            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY,
-            MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
+            MHD_OPTION_SOCK_ADDR, &addrs[i].sa, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads,
+            MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_CONNECTION_LIMIT,
+            (unsigned)cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+            (unsigned)cfg->idle_timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+            (size_t)HTTP_CONN_MEMORY, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_ARRAY,
+            tls_opts, MHD_OPTION_END);
         if (!d && h->tls_cert && strstr(mhd_last, "TLS"))
             return berr_set(BERR_CONFIG, "tls: cannot use tls.cert '%s' with tls.key '%s': %s",
                             cfg->tls_cert, cfg->tls_key, mhd_last);

@@ -84,11 +84,11 @@ static void admin_close(struct admin *a)
 static int admin_open(struct admin *a, const char *cmd, int nargs, char **args)
 {
     struct stat sb;
+    a->cfg_loaded = 1; /* config_release is safe after a failed load too */
     if (config_load(&a->cfg, nargs, args) < 0) {
         fprintf(stderr, "berthd %s: %s\n", cmd, berr_message());
         return ADMIN_USAGE;
     }
-    a->cfg_loaded = 1;
     log_set_level((enum log_level)log_level_parse(a->cfg.log_level));
     char *dbpath = xasprintf("%s/metadata.db", a->cfg.data_dir);
     int found = stat(dbpath, &sb) == 0;

@@ -439,6 +439,24 @@ check_clean_stop
 
 # === 3. kill -9 during a collection ======================================================================
 
+# kill_when_collecting PID: SIGKILL PID a few random milliseconds after blob files start to
+# disappear (a collection is under way). Non-zero when that never happened within 20 s.
+kill_when_collecting() {
+    local pid=$1 n0 i
+    n0=$(blob_files)
+    for i in $(seq 1 2000); do
+        proc_alive "$pid" || return 1
+        if [ "$(blob_files)" -lt "$n0" ]; then
+            sleep "0.0$((RANDOM % 10))"
+            kill -9 "$pid" 2>/dev/null
+            return 0
+        fi
+        sleep 0.01
+    done
+    kill -9 "$pid" 2>/dev/null
+    return 1
+}
+
 start_berthd "" "" --gc.enabled false || {
     fail "berthd did not start for the kill tests"
     finish
@@ -456,8 +474,7 @@ for round in $(seq 1 "$KILL_ROUNDS"); do
     total=$(gcval blobs)
     "$BERTHD" gc --data "$DATA" --log-level warn --grace 0s >"$T/kill.out" 2>&1 &
     victim=$!
-    sleep "0.$((RANDOM % 3 + 1))"
-    kill -9 "$victim" 2>/dev/null
+    kill_when_collecting "$victim"
     wait "$victim" 2>/dev/null
     gc --grace 0s --dry-run
     remaining=$(gcval blobs)
@@ -477,15 +494,20 @@ done
 check "at least one kill landed in the middle of a collection ($mid of $KILL_ROUNDS)" test "$mid" -gt 0
 
 # berthd itself killed while its online collector runs.
+omid=0
 for round in $(seq 1 "$KILL_ROUNDS"); do
     make_garbage "$GARBAGE" "kill/online$round"
     settle
     stop_server TERM
     start_berthd "$DATA" "$KPORT" --gc.interval 1s --gc.grace 0s || fail "berthd did not restart"
-    sleep "1.$((RANDOM % 5))"
+    gc --grace 0s --dry-run
+    total=$(gcval blobs)
+    kill_when_collecting "$SRV_PID"
     stop_server KILL
     gc --grace 0s --dry-run
-    ok "online round $round: berthd killed with $(gcval blobs) garbage blobs left"
+    remaining=$(gcval blobs)
+    if [ "$remaining" -gt 0 ] && [ "$remaining" -lt "$total" ]; then omid=$((omid + 1)); fi
+    ok "online round $round: berthd killed with $remaining of $total garbage blobs left"
     fsck
     check "online round $round: no row without its bytes" test "$(fsckval 'missing files')" = 0
     start_berthd "$DATA" "$KPORT" --gc.enabled false || fail "berthd did not restart"
@@ -495,5 +517,6 @@ for round in $(seq 1 "$KILL_ROUNDS"); do
     gc --grace 0s --dry-run
     check "online round $round: the next collection finishes the job" test "$(gcval blobs)$(gcval links)" = 00
 done
+check "at least one kill of berthd landed in the middle of its collection ($omid of $KILL_ROUNDS)" test "$omid" -gt 0
 check "keep:latest pulls back intact after every kill" verify_pull "$SRV_URL" keep latest "$INDEX_MANIFEST"
 finish

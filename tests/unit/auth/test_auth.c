@@ -150,6 +150,23 @@ static void test_htpasswd_mode(void **state)
             fail_msg("garbled \"%s\" not refused", garbled[i]);
         assert_string_equal(res.challenge, "Basic realm=\"Berth team registry\"");
     }
+    /* Basic ":" (empty user and password) is what skopeo/podman send when
+     * they hold no credentials: anonymous, not a failed login */
+    static const char *empty[] = {"Basic Og==", "Basic Og", "basic  Og== "};
+    for (size_t i = 0; i < sizeof(empty) / sizeof(empty[0]); i++) {
+        if (run(a, empty[i], "GET", "public/x", 0, NULL, &res) != 0)
+            fail_msg("\"%s\": anonymous pull of a public repository refused", empty[i]);
+        assert_null(res.subject);
+        assert_int_equal(run(a, empty[i], "GET", "team-a/app", 0, NULL, &res), BERR_UNAUTHORIZED);
+        assert_string_equal(res.challenge, "Basic realm=\"Berth team registry\"");
+        assert_int_equal(run(a, empty[i], "GET", NULL, 0, NULL, &res), BERR_UNAUTHORIZED);
+    }
+    assert_int_equal(run(a, "Basic OjE=", "GET", "public/x", 0, NULL, &res), BERR_UNAUTHORIZED);
+
+    /* a wrong password says so */
+    assert_int_equal(run(a, wrong, "GET", "public/x", 0, NULL, &res), BERR_UNAUTHORIZED);
+    assert_string_equal(berr_message(), "invalid user name or password");
+
     /* case-insensitive scheme, extra blanks */
     char *lower = at_fmt("basic   %s", alice + 6);
     assert_int_equal(run(a, lower, "GET", "team-a/app", 0, NULL, &res), 0);

@@ -395,6 +395,10 @@ static void test_truncated_and_garbled(void **state)
     v = at_fmt("%s x", t);
     expect_invalid(v, "trailing text");
     free(v);
+    /* trailing blanks are not part of the header value */
+    v = at_fmt("%s \t ", t);
+    assert_int_equal(check(v, "GET", "team/app"), 0);
+    free(v);
     /* oversized */
     char *big = xmalloc(40000);
     memset(big, 'A', 39999);

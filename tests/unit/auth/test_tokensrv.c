@@ -190,6 +190,14 @@ static void test_key_file(void **state)
     auth_free(b);
     free(log);
 
+    /* an unknown key type is a configuration error, even with the key present */
+    struct auth_settings bad;
+    settings(&bad, "ecdsa");
+    b = NULL;
+    assert_int_equal(auth_new(&b, &bad), BERR_CONFIG);
+    assert_non_null(strstr(berr_message(), "auth.issuer.key-type"));
+    assert_null(b);
+
     /* an external registry trusts the issuer from configuration alone: the
      * certificate written next to the key, issuer and service names */
     struct auth_settings s;
@@ -299,6 +307,11 @@ static void test_get_anonymous_and_basic(void **state)
     assert_string_equal(out.challenge, "Basic realm=\"berth\"");
     free(authz);
     assert_int_equal(get_token(a, "Basic !!!", q2, 2, &body, &out), BERR_UNAUTHORIZED);
+    /* Basic ":" (skopeo/podman without credentials) is anonymous */
+    assert_int_equal(get_token(a, "Basic Og==", q, 4, &body, &out), 0);
+    assert_string_equal(jstr(body, "scope"), "repository:public/x:pull");
+    json_decref(body);
+    assert_int_equal(get_token(a, "Basic OjE=", q, 4, &body, &out), BERR_UNAUTHORIZED);
     assert_int_equal(get_token(a, "Bearer abc", q2, 2, &body, &out), BERR_UNAUTHORIZED);
 
     /* request errors */
