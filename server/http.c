@@ -32,12 +32,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #define HTTP_MAX_LISTEN  16
 #define HTTP_CONN_MEMORY (256 * 1024)
+#define HTTP_DRAIN_MAX (64LL << 20) /* body bytes read to deliver an early answer */
 /* GnuTLS priorities: its defaults, less TLS 1.0 and 1.1 (RFC 8996). */
 #define HTTP_TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 
@@ -231,6 +233,24 @@ static void request_end(struct request *r)
         fail(r, berr_set(BERR_INTERNAL, "handler for %s gave no response", r->route->pattern));
 }
 
+/* 1 when the client is already sending a body we have not read: answering
+ * now and closing would make the kernel reset the connection under the
+ * client, which may then never see the answer. Such bodies are drained
+ * (up to HTTP_DRAIN_MAX) and the answer sent after them. A client that
+ * sent "Expect: 100-continue" waits for us, so it can be answered at once. */
+static int body_in_flight(struct request *r)
+{
+    const char *expect = request_header(r, MHD_HTTP_HEADER_EXPECT);
+    if (expect && strcasecmp(expect, "100-continue") == 0)
+        return 0;
+    if (r->content_length > HTTP_DRAIN_MAX)
+        return 0;
+    if (r->content_length > 0)
+        return 1;
+    const char *te = request_header(r, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    return te && strcasecmp(te, "chunked") == 0;
+}
+
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
                                  const char *method, const char *version, const char *upload_data,
                                  size_t *upload_data_size, void **con_cls)
@@ -255,18 +275,27 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         request_begin(r);
         if (r->resp.status) {
             r->skip_body = 1;
-            return queue(r);
+            if (!body_in_flight(r)) {
+                r->queued = 1;
+                return queue(r);
+            }
         }
         return MHD_YES;
     }
     if (*upload_data_size) {
         request_body(r, upload_data, *upload_data_size);
         *upload_data_size = 0;
+        /* An answer waits for the end of a body we discard; past the cap,
+         * give up on the connection rather than read a huge body. */
+        if (r->skip_body && r->resp.status && r->received > HTTP_DRAIN_MAX)
+            return MHD_NO;
         return MHD_YES;
     }
-    if (r->resp.status)
-        return MHD_YES; /* answered early; MHD is draining the body */
-    request_end(r);
+    if (r->queued)
+        return MHD_YES;
+    if (!r->resp.status)
+        request_end(r);
+    r->queued = 1;
     return queue(r);
 }
 

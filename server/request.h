@@ -64,6 +64,7 @@ struct request {
     int deferred_err;   /* error during the body, reported at the end */
     char *deferred_msg; /* its message (owned) */
     int skip_body;      /* discard the rest of the body */
+    int queued;         /* the response went to the HTTP layer */
     struct response resp;
 };
 
