@@ -172,7 +172,8 @@ static int validate(const struct auth_settings *s)
     int token = s->mode == AUTH_MODE_TOKEN;
     int rc = check_text(s->basic_realm, "auth.basic-realm", s->mode != AUTH_MODE_NONE);
     if (rc == 0 && token)
-        rc = check_text(s->realm, "auth.token.realm (the token endpoint URL clients reach)", 1);
+        rc = check_text(s->realm, "auth.token.realm (the token endpoint URL clients reach)",
+                        !s->issuer_enabled);
     if (rc == 0 && token)
         rc = check_text(s->service, "auth.token.service", 1);
     if (rc == 0 && token)
@@ -380,7 +381,11 @@ static int unauthorized_bearer(struct auth *a, const struct auth_request *rq, un
 {
     struct buf scope = BUF_INIT, c = BUF_INIT;
     needed_scope(&scope, rq, need);
-    buf_printf(&c, "Bearer realm=\"%s\",service=\"%s\"", a->realm, a->service);
+    if (*a->realm)
+        buf_printf(&c, "Bearer realm=\"%s\",service=\"%s\"", a->realm, a->service);
+    else /* the built-in issuer, reached the way the client reached us */
+        buf_printf(&c, "Bearer realm=\"%s/auth/token\",service=\"%s\"",
+                   rq->base_url && header_safe(rq->base_url) ? rq->base_url : "", a->service);
     if (scope.len)
         buf_printf(&c, ",scope=\"%s\"", buf_cstr(&scope));
     if (error)

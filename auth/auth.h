@@ -125,6 +125,8 @@ struct auth_request {
     const char *authorization; /* the Authorization header, or NULL */
     const char *client_addr;   /* numeric client address (rate limiting, logs), or NULL */
     const char *request_id;    /* for log lines, or NULL */
+    const char *base_url;      /* "http(s)://host[:port]" the client used: the realm of the
+                                * built-in issuer when auth.token.realm is empty; or NULL */
 };
 
 struct auth_grant; /* private: what the caller holds */

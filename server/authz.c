@@ -106,9 +106,14 @@ int authz_check(struct request *r)
         .client_addr = request_client_addr(r),
         .request_id = id,
     };
+    const char *host = request_header(r, "Host");
+    char *base =
+        xasprintf("%s://%s", *r->srv->cfg->tls_cert ? "https" : "http", host ? host : "localhost");
+    rq.base_url = base;
     if (rq.mount_from && !request_query(r, "mount"))
         rq.mount_from = NULL;
     int rc = auth_check(a, &rq, res);
+    free(base);
     if (res->subject && !r->principal)
         r->principal = xstrdup(res->subject);
     if (rc == BERR_UNAUTHORIZED && res->challenge)

@@ -87,7 +87,7 @@ static char *basic(const char *user, const char *pw)
 static int run(struct auth *a, const char *authz, const char *method, const char *repo, int catalog,
                const char *from, struct auth_result *res)
 {
-    struct auth_request rq = {method, repo, 0, catalog, from, authz, "192.0.2.44", "req-1"};
+    struct auth_request rq = {method, repo, 0, catalog, from, authz, "192.0.2.44", "req-1", NULL};
     return auth_check(a, &rq, res);
 }
 
@@ -192,7 +192,7 @@ static void test_htpasswd_mode(void **state)
     assert_int_equal(run(a, carol, "DELETE", "anything/at/all", 0, NULL, &res), 0);
 
     /* explicit actions win over the method */
-    struct auth_request rq = {"GET", "team-a/app", AUTH_DELETE, 0, NULL, alice, NULL, NULL};
+    struct auth_request rq = {"GET", "team-a/app", AUTH_DELETE, 0, NULL, alice, NULL, NULL, NULL};
     assert_int_equal(auth_check(a, &rq, &res), BERR_DENIED);
 
     /* catalog and its filter */
@@ -256,6 +256,39 @@ static void test_settings_errors(void **state)
     assert_null(a);
 }
 
+/* Token mode with the built-in issuer and no auth.token.realm: the challenge
+ * names the issuer at the address the client used; without the issuer the
+ * realm is required. */
+static void test_builtin_realm_default(void **state)
+{
+    (void)state;
+    struct auth_settings s;
+    auth_settings_init(&s);
+    s.mode = AUTH_MODE_TOKEN;
+    s.htpasswd = htpasswd_path;
+    s.issuer_enabled = 1;
+    char *key = at_path("realm.key");
+    s.signing_key = key;
+    struct auth *t = NULL;
+    if (auth_new(&t, &s) != 0)
+        fail_msg("auth_new: %s", berr_message());
+    struct auth_result res = {0};
+    struct auth_request rq = {"GET", "team-a/app",           0, 0, NULL, NULL, "192.0.2.7",
+                              NULL,  "http://127.0.0.1:5000"};
+    assert_int_equal(auth_check(t, &rq, &res), BERR_UNAUTHORIZED);
+    assert_non_null(strstr(res.challenge, "realm=\"http://127.0.0.1:5000/auth/token\""));
+    assert_non_null(strstr(res.challenge, "scope=\"repository:team-a/app:pull\""));
+    rq.base_url = "http://evil\"host";
+    assert_int_equal(auth_check(t, &rq, &res), BERR_UNAUTHORIZED);
+    assert_null(strstr(res.challenge, "evil"));
+    auth_result_release(&res);
+    auth_free(t);
+    s.issuer_enabled = 0;
+    assert_int_equal(auth_new(&t, &s), BERR_CONFIG);
+    assert_non_null(strstr(berr_message(), "auth.token.realm"));
+    free(key);
+}
+
 struct worker {
     struct auth *a;
     const char *authz;
@@ -269,7 +302,7 @@ static void *work(void *arg)
     struct worker *w = arg;
     struct auth_result res = {0};
     for (int i = 0; i < 300; i++) {
-        struct auth_request rq = {"GET", w->repo, 0, 0, NULL, w->authz, "192.0.2.9", NULL};
+        struct auth_request rq = {"GET", w->repo, 0, 0, NULL, w->authz, "192.0.2.9", NULL, NULL};
         if (auth_check(w->a, &rq, &res) != w->expect)
             w->failures++;
         if (w->expect == 0 && !auth_can_pull(w->a, &res, w->repo))
@@ -424,7 +457,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_mode_none),          cmocka_unit_test(test_htpasswd_mode),
         cmocka_unit_test(test_settings_errors),    cmocka_unit_test(test_threads),
-        cmocka_unit_test(test_no_secrets_in_logs),
+        cmocka_unit_test(test_no_secrets_in_logs), cmocka_unit_test(test_builtin_realm_default),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

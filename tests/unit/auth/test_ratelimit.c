@@ -132,7 +132,7 @@ static void test_auth_check_429(void **state)
     assert_int_equal(auth_new(&a, &s), 0);
     char *good = basic("alice", "right"), *bad = basic("alice", "wrong");
     char *unknown = basic("mallory", "x");
-    struct auth_request rq = {"GET", "team/app", 0, 0, NULL, bad, "203.0.113.5", "r"};
+    struct auth_request rq = {"GET", "team/app", 0, 0, NULL, bad, "203.0.113.5", "r", NULL};
     struct auth_result res = {0};
     for (int i = 0; i < 4; i++)
         assert_int_equal(auth_check(a, &rq, &res), BERR_UNAUTHORIZED);

@@ -145,7 +145,7 @@ static int check_full(const char *token, const char *method, const char *repo, u
                       int catalog, const char *from)
 {
     char *authz = token ? at_fmt("Bearer %s", token) : NULL;
-    struct auth_request rq = {method, repo, actions, catalog, from, authz, "192.0.2.1", "t"};
+    struct auth_request rq = {method, repo, actions, catalog, from, authz, "192.0.2.1", "t", NULL};
     int rc = auth_check(auth, &rq, &res);
     free(authz);
     return rc;
@@ -493,7 +493,7 @@ static void test_challenges(void **state)
     assert_int_equal(check(NULL, "GET", "localhost:5000/team/app"), BERR_UNAUTHORIZED);
     assert_string_equal(res.challenge, "Bearer realm=\"" REALM "\",service=\"" SERVICE
                                        "\",scope=\"repository:localhost:5000/team/app:pull\"");
-    struct auth_request rq = {"GET", "team/app", 0, 0, NULL, "Basic YWxpY2U6eA==", NULL, NULL};
+    struct auth_request rq = {"GET", "team/app", 0, 0, NULL, "Basic YWxpY2U6eA==", NULL, NULL, NULL};
     assert_int_equal(auth_check(auth, &rq, &res), BERR_UNAUTHORIZED);
     assert_null(strstr(res.challenge, "error="));
     rq.authorization = "Bearer";

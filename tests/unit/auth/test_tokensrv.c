@@ -153,7 +153,7 @@ static int use(struct auth *a, const char *token, const char *method, const char
                struct auth_result *res)
 {
     char *authz = at_fmt("Bearer %s", token);
-    struct auth_request rq = {method, repo, 0, catalog, NULL, authz, "198.51.100.7", "t"};
+    struct auth_request rq = {method, repo, 0, catalog, NULL, authz, "198.51.100.7", "t", NULL};
     int rc = auth_check(a, &rq, res);
     free(authz);
     return rc;
