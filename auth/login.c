@@ -6,7 +6,7 @@
  */
 #include "auth/login.h"
 
-#include "auth/b64.h"
+#include "image/b64.h"
 #include "image/base/buf.h"
 #include "image/base/err.h"
 #include "image/base/log.h"

@@ -11,7 +11,7 @@
  */
 #include "auth/token.h"
 
-#include "auth/b64.h"
+#include "image/b64.h"
 #include "image/base/buf.h"
 #include "image/base/err.h"
 #include "image/base/xalloc.h"

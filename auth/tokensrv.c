@@ -10,7 +10,7 @@
  */
 #include "auth/tokensrv.h"
 
-#include "auth/b64.h"
+#include "image/b64.h"
 #include "auth/keys.h"
 #include "auth/token.h"
 #include "image/base/buf.h"

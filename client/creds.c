@@ -7,7 +7,7 @@
  */
 #include "client/creds.h"
 
-#include "client/base64.h"
+#include "image/b64.h"
 #include "image/base/err.h"
 #include "image/base/log.h"
 #include "image/base/xalloc.h"
@@ -97,7 +97,7 @@ static int lookup_in(char **user_out, char **pass_out, const char *path, const c
         const char *a = json_string_value(json_object_get(ent, "auth"));
         if (a && *a) {
             size_t n;
-            if (base64_decode(&dec, &n, a) < 0 || !strchr(dec, ':')) {
+            if (b64_decode_str(&dec, &n, a) < 0 || !strchr(dec, ':')) {
                 rc = berr_set(BERR_CONFIG, "malformed \"auth\" for '%s' in '%s'", key, path);
                 goto cleanup;
             }
@@ -204,7 +204,7 @@ int creds_store(const char *host, const char *user, const char *pass)
     char *path = creds_path();
     json_t *root = NULL;
     char *pair = xasprintf("%s:%s", user, pass);
-    char *enc = base64_encode(pair, strlen(pair));
+    char *enc = b64_encode_str(pair, strlen(pair));
     int rc = load_json(&root, path);
     if (rc < 0)
         goto cleanup;

@@ -14,7 +14,7 @@
 #include "client/regclient.h"
 
 #include "client/authchal.h"
-#include "client/base64.h"
+#include "image/b64.h"
 #include "client/creds.h"
 #include "image/base/strlist.h"
 #include "image/base/err.h"
@@ -361,7 +361,7 @@ static void token_put(struct regclient *rc, const char *scope, char *header)
 static char *basic_header(const struct regclient *rc)
 {
     char *pair = xasprintf("%s:%s", rc->user, rc->pass);
-    char *enc = base64_encode(pair, strlen(pair));
+    char *enc = b64_encode_str(pair, strlen(pair));
     char *h = xasprintf("Authorization: Basic %s", enc);
     free_secret(pair);
     free_secret(enc);

@@ -119,6 +119,7 @@ printf 'setup: %d manifests, %d blobs pushed in %.1f s\n' "$MANIFESTS" $((MANIFE
     "$(echo "$t1 - $t0" | bc -l)"
 "$BERTHD" gc --data "$DATA" --log-level warn --grace 0s --delete-untagged --dry-run >"$W/dry.out"
 grep -E '^(manifests|links|blobs):' "$W/dry.out" | sed 's/^/dry run: /'
+echo "dry run (the mark, no write lock): $(grep '^time:' "$W/dry.out")"
 t0=$(date +%s.%N)
 "$BERTHD" gc --data "$DATA" --log-level warn --grace 0s --delete-untagged >"$W/gc.out"
 t1=$(date +%s.%N)
