@@ -3,8 +3,9 @@
  * `berthd gc` and `berthd fsck` (docs/gc.md).
  *
  * Start-up order: configuration (frozen from here on) -> logging -> storage
- * stack (data dir, driver, metadata, uploads, auth) -> listeners -> libuv
- * loop on this thread until SIGTERM, then drain and exit 0.
+ * stack (data dir, driver, metadata, uploads, auth) -> trash/ recovery (an
+ * interrupted garbage collection) -> listeners -> libuv loop on this thread
+ * until SIGTERM, then drain and exit 0.
  *
  * The admin commands take their own flags out of argv and hand the rest
  * (--config, --data, any option) to config_load, then open the storage stack
@@ -247,6 +248,21 @@ close:
     return code;
 }
 
+/* Before listening: put back the blob files an interrupted collection moved
+ * to trash/ (their rows exist), remove the rest (docs/gc.md, crash order).
+ * Runs whatever gc.enabled says; a failure is logged, the next collection
+ * retries. */
+static void recover_trash(struct server *srv)
+{
+    struct gc_store st = {srv->bs, srv->db, srv->uploads};
+    struct gc_report r = {0};
+    if (gc_recover(&r, &st, srv->cfg->gc_batch) < 0)
+        log_warn("gc: start-up recovery of trash/ failed: %s", berr_message());
+    else if (r.restored > 0 || r.purged > 0)
+        log_info("gc: start-up recovery: %lld blob file(s) put back, %lld purged",
+                 (long long)r.restored, (long long)r.purged);
+}
+
 static int serve(struct config *cfg)
 {
     struct server *srv = NULL;
@@ -263,6 +279,7 @@ static int serve(struct config *cfg)
         log_error("cannot open storage: %s", berr_message());
         return 1;
     }
+    recover_trash(srv);
     rc = http_start(srv);
     if (rc < 0) {
         log_error("%s", berr_message());

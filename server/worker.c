@@ -7,9 +7,9 @@
  * most one runs at a time (gc_running, touched only on the loop thread).
  * Work is short (SQL in small transactions, renames, unlinks) and never holds
  * a lock a request waits on for long: gc commits every gc.batch items or
- * GC_TX_BUDGET_MS. Before the loop starts, gc_recover puts back what an
- * interrupted collection left in trash/ - also with gc.enabled = false. A
- * signal cancels a running collection at its next transaction boundary.
+ * GC_TX_BUDGET_MS (trash/ recovery runs before the listeners start, in
+ * main.c). A signal cancels a running collection at its next transaction
+ * boundary.
  */
 #include "server/worker.h"
 
@@ -19,6 +19,7 @@
 #include "server/http.h"
 
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <time.h>
 #include <uv.h>
@@ -42,17 +43,12 @@ struct worker {
     char gc_error[256];
 };
 
-static struct gc_store worker_store(struct worker *w)
-{
-    return (struct gc_store){w->srv->bs, w->srv->db, w->srv->uploads};
-}
-
 /* On a pool thread: one collection with the configured policy. */
 static void gc_work(uv_work_t *req)
 {
     struct worker *w = req->data;
     const struct config *cfg = w->srv->cfg;
-    struct gc_store st = worker_store(w);
+    struct gc_store st = {w->srv->bs, w->srv->db, w->srv->uploads};
     struct gc_options o;
     gc_options_init(&o);
     o.grace = cfg->gc_grace;
@@ -89,18 +85,6 @@ static void on_gc(uv_timer_t *t)
         w->gc_running = 0;
         log_warn("gc: cannot start a collection");
     }
-}
-
-/* Before serving: put back what an interrupted collection moved aside. */
-static void gc_startup_recover(struct worker *w)
-{
-    struct gc_store st = worker_store(w);
-    struct gc_report r = {0};
-    if (gc_recover(&r, &st, w->srv->cfg->gc_batch) < 0)
-        log_warn("gc: start-up recovery of trash/ failed: %s", berr_message());
-    else if (r.restored > 0 || r.purged > 0)
-        log_info("gc: start-up recovery: %lld blob file(s) put back, %lld purged",
-                 (long long)r.restored, (long long)r.purged);
 }
 
 static void on_sweep(uv_timer_t *t)
@@ -178,7 +162,6 @@ int worker_run(struct server *srv)
     uv_signal_start(&w.sigint, on_signal, SIGINT);
     uint64_t sweep_ms = (uint64_t)srv->cfg->upload_sweep * 1000;
     uv_timer_start(&w.sweep, on_sweep, sweep_ms, sweep_ms);
-    gc_startup_recover(&w);
     if (srv->cfg->gc_enabled) {
         uint64_t gc_ms = (uint64_t)srv->cfg->gc_interval * 1000;
         uv_timer_start(&w.gc, on_gc, gc_ms, gc_ms);

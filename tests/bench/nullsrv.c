@@ -6,7 +6,9 @@
  *
  * It speaks just enough of the distribution API for the benchmark's clients:
  *   HEAD anything                 -> 200, Content-Length 4096, no body
- *   GET  .../blobs/...            -> 200 with the file given by -f, sent with sendfile (pull ceiling)
+ *   GET  .../blobs/...            -> 200 with the file given by -f, sent with sendfile, or with
+ *                                    send() from a copy in memory when -W is given, except for a
+ *                                    path with "via=sendfile" in it (the two pull ceilings)
  *   GET  anything else            -> 200 with a fixed ~550-byte OCI manifest
  *   POST ...?digest=... / PUT     -> 201 (body read and discarded)
  *   POST (no digest) / PATCH      -> 202 with a Location (body read and discarded)
@@ -14,7 +16,7 @@
  * Keep-alive, Content-Length bodies only (the benchmark's clients never send chunked bodies).
  * One epoll loop per thread, each with its own SO_REUSEPORT listening socket on 127.0.0.1.
  *
- * Usage: nullsrv [-p PORT] [-t THREADS] [-f BLOBFILE]   (prints "port=N" once listening)
+ * Usage: nullsrv [-p PORT] [-t THREADS] [-f BLOBFILE [-W]]   (prints "port=N" once listening)
  * Build: cc -O2 -pthread -o nullsrv nullsrv.c   (tests/bench/run does it; not part of `make`)
  */
 #define _GNU_SOURCE
@@ -62,6 +64,7 @@ struct conn {
     size_t outlen, outoff;
     int64_t file_off, file_left;
     int writing;
+    int from_mem; /* the blob body goes out with send() from g_blob_mem */
     char in[IN_CAP];
 };
 
@@ -70,6 +73,7 @@ enum { K_HEAD, K_BLOB, K_MANIFEST, K_CREATED, K_ACCEPTED, K_DELETED, K_BASE };
 static int g_port;
 static int g_blob_fd = -1;
 static int64_t g_blob_size;
+static char *g_blob_mem; /* -W: the blob in memory, sent with send() */
 
 static void die(const char *what)
 {
@@ -209,6 +213,7 @@ static void parse_head(struct conn *c, size_t hl)
         c->kind = K_ACCEPTED;
     else
         c->kind = K_DELETED;
+    c->from_mem = g_blob_mem && !strstr(path, "via=sendfile");
     build_response(c, path);
     c->writing = 0; /* not before the body is consumed */
     c->have_head = 1;
@@ -222,6 +227,14 @@ static int flush_out(struct conn *c)
         if (w < 0)
             return errno == EAGAIN ? 0 : -1;
         c->outoff += (size_t)w;
+    }
+    while (c->file_left > 0 && c->from_mem) {
+        size_t want = c->file_left > (1 << 20) ? (1 << 20) : (size_t)c->file_left;
+        ssize_t w = send(c->fd, g_blob_mem + c->file_off, want, MSG_NOSIGNAL);
+        if (w < 0)
+            return errno == EAGAIN ? 0 : -1;
+        c->file_off += w;
+        c->file_left -= w;
     }
     while (c->file_left > 0) {
         off_t off = c->file_off;
@@ -364,15 +377,16 @@ static void *serve(void *arg)
 
 int main(int argc, char **argv)
 {
-    int port = 0, threads = 2, opt;
+    int port = 0, threads = 2, opt, in_memory = 0;
     const char *file = NULL;
-    while ((opt = getopt(argc, argv, "p:t:f:")) != -1) {
+    while ((opt = getopt(argc, argv, "p:t:f:W")) != -1) {
         switch (opt) {
         case 'p': port = atoi(optarg); break;
         case 't': threads = atoi(optarg); break;
         case 'f': file = optarg; break;
+        case 'W': in_memory = 1; break;
         default:
-            fprintf(stderr, "usage: nullsrv [-p PORT] [-t THREADS] [-f BLOBFILE]\n");
+            fprintf(stderr, "usage: nullsrv [-p PORT] [-t THREADS] [-f BLOBFILE [-W]]\n");
             return 2;
         }
     }
@@ -383,6 +397,11 @@ int main(int argc, char **argv)
         if (g_blob_fd < 0 || fstat(g_blob_fd, &st) < 0)
             die(file);
         g_blob_size = st.st_size;
+        if (in_memory) {
+            g_blob_mem = malloc((size_t)g_blob_size + 1);
+            if (!g_blob_mem || pread(g_blob_fd, g_blob_mem, (size_t)g_blob_size, 0) != g_blob_size)
+                die("read blob");
+        }
     }
     if (threads < 1)
         threads = 1;
