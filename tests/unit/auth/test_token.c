@@ -493,7 +493,8 @@ static void test_challenges(void **state)
     assert_int_equal(check(NULL, "GET", "localhost:5000/team/app"), BERR_UNAUTHORIZED);
     assert_string_equal(res.challenge, "Bearer realm=\"" REALM "\",service=\"" SERVICE
                                        "\",scope=\"repository:localhost:5000/team/app:pull\"");
-    struct auth_request rq = {"GET", "team/app", 0, 0, NULL, "Basic YWxpY2U6eA==", NULL, NULL, NULL};
+    struct auth_request rq = {
+        "GET", "team/app", 0, 0, NULL, "Basic YWxpY2U6eA==", NULL, NULL, NULL};
     assert_int_equal(auth_check(auth, &rq, &res), BERR_UNAUTHORIZED);
     assert_null(strstr(res.challenge, "error="));
     rq.authorization = "Bearer";
