@@ -10,21 +10,17 @@
  * Usage: bclient [-u USER:PASS] BASEURL COMMAND ARGS...
  *   probe REPO                           monolithic POST ?digest= supported? prints mono=1|0
  *   push-big REPO MIB single|chunked CHUNK_MIB REPS
- *                                        push REPS distinct blobs of MIB MiB; single = the whole body
- *                                        in one request (POST ?digest=, or POST + PUT ?digest= when
- *                                        the registry answers the POST with 202), chunked = POST,
- *                                        PATCH CHUNK_MIB pieces with Content-Range, PUT ?digest=;
- *                                        client_cpu_ms = this client's CPU per push
- *   push-small REPO CONC SECS BYTES      CONC clients push distinct BYTES-byte blobs for SECS seconds
- *   manifest-put REPO NTAGS CONC         push a config and a layer, then NTAGS distinct manifests
- *                                        tagged t0000.. from CONC clients
- *   populate PREFIX NREPOS CONC FROMREPO CFGDIGEST CFGSIZE LAYERDIGEST LAYERSIZE
- *                                        NREPOS repositories PREFIX/rNNNN: mount both blobs from
- *                                        FROMREPO and PUT a manifest tagged latest
- *   get PATH SECS MINREPS                sequential GETs of PATH on one connection for SECS seconds
- *                                        and at least MINREPS times: median latency in ms
- * Output: key=value pairs on one line (the last line for push-big). Blob pull is measured with
- * hload (raw sockets): libcurl's receive path tops out below the loopback rate on these machines.
+ *                                        push REPS distinct blobs of MIB MiB; single = the whole
+ * body in one request (POST ?digest=, or POST + PUT ?digest= when the registry answers the POST
+ * with 202), chunked = POST, PATCH CHUNK_MIB pieces with Content-Range, PUT ?digest=; client_cpu_ms
+ * = this client's CPU per push push-small REPO CONC SECS BYTES      CONC clients push distinct
+ * BYTES-byte blobs for SECS seconds manifest-put REPO NTAGS CONC         push a config and a layer,
+ * then NTAGS distinct manifests tagged t0000.. from CONC clients populate PREFIX NREPOS CONC
+ * FROMREPO CFGDIGEST CFGSIZE LAYERDIGEST LAYERSIZE NREPOS repositories PREFIX/rNNNN: mount both
+ * blobs from FROMREPO and PUT a manifest tagged latest get PATH SECS MINREPS sequential GETs of
+ * PATH on one connection for SECS seconds and at least MINREPS times: median latency in ms Output:
+ * key=value pairs on one line (the last line for push-big). Blob pull is measured with hload (raw
+ * sockets): libcurl's receive path tops out below the loopback rate on these machines.
  *
  * Build: cc -O2 -pthread -o bclient bclient.c -lcurl -lcrypto   (tests/bench/run does it)
  */
@@ -43,9 +39,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MIB (1024 * 1024)
+#define MIB          (1024 * 1024)
 #define OCI_MANIFEST "application/vnd.oci.image.manifest.v1+json"
-#define OCTET "application/octet-stream"
+#define OCTET        "application/octet-stream"
 
 static const char *g_base;
 static const char *g_userpwd;
@@ -193,8 +189,8 @@ static void req(CURL *h, struct res *r, const char *method, const char *url, con
         curl_easy_setopt(h, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
     }
     hl = curl_slist_append(hl, "Expect:");
-    int has_body = strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0 ||
-                   strcmp(method, "PATCH") == 0;
+    int has_body =
+        strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0 || strcmp(method, "PATCH") == 0;
     if (strcmp(method, "HEAD") == 0) {
         curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
     } else if (has_body) {
@@ -329,7 +325,7 @@ static int cmd_push_big(CURL *h, char **a)
 {
     const char *repo = a[0];
     size_t len = (size_t)atol(a[1]) * MIB, chunk = (size_t)atol(a[3]) * MIB;
-    int chunked = strcmp(a[2], "chunked") == 0, reps = atoi(a[4]);
+    int chunked = strcmp(a[2], "chunked") == 0, reps = (int)strtol(a[4], NULL, 10);
     unsigned char *data = malloc(len);
     char digest[72];
     double *rate = calloc((size_t)reps, sizeof(*rate));
@@ -371,8 +367,8 @@ typedef void (*op_fn)(struct job *j, CURL *h, long i, int thread);
 
 struct job {
     op_fn fn;
-    long count;          /* > 0: stop after this many operations */
-    double deadline;     /* > 0: stop starting operations at this time */
+    long count;      /* > 0: stop after this many operations */
+    double deadline; /* > 0: stop starting operations at this time */
     atomic_long next;
     const char *repo;
     const char *prefix;
@@ -519,7 +515,7 @@ static int cmd_push_small(CURL *h, char **a)
         die("push-small: BYTES must be 1..65536");
     char extra[32];
     snprintf(extra, sizeof(extra), "mono=%d", g_mono);
-    run_job(&j, atoi(a[1]), extra);
+    run_job(&j, (int)strtol(a[1], NULL, 10), extra);
     return 0;
 }
 
@@ -552,7 +548,7 @@ static int cmd_manifest_put(CURL *h, char **a)
     push_refs(h, &j, j.repo);
     snprintf(extra, sizeof(extra), "config=%s config_size=%zu layer=%s layer_size=%zu",
              j.cfg_digest, j.cfg_size, j.layer_digest, j.layer_size);
-    run_job(&j, atoi(a[2]), extra);
+    run_job(&j, (int)strtol(a[2], NULL, 10), extra);
     return 0;
 }
 
@@ -568,14 +564,14 @@ static int cmd_populate(CURL *h, char **a)
     j.cfg_size = (size_t)atol(a[5]);
     snprintf(j.layer_digest, sizeof(j.layer_digest), "%s", a[6]);
     j.layer_size = (size_t)atol(a[7]);
-    run_job(&j, atoi(a[2]), NULL);
+    run_job(&j, (int)strtol(a[2], NULL, 10), NULL);
     return 0;
 }
 
 static int cmd_get(CURL *h, char **a)
 {
     double secs = atof(a[1]);
-    int minreps = atoi(a[2]), n = 0, cap = 1024;
+    int minreps = (int)strtol(a[2], NULL, 10), n = 0, cap = 1024;
     double *ms = malloc((size_t)cap * sizeof(*ms)), sum = 0;
     struct res r;
     size_t bytes = 0;
@@ -627,8 +623,10 @@ int main(int argc, char **argv)
         int (*fn)(CURL *, char **);
     } cmds[] = {
         {"push-big", 5, 1, cmd_push_big},
-        {"push-small", 4, 1, cmd_push_small},   {"manifest-put", 3, 1, cmd_manifest_put},
-        {"populate", 8, 0, cmd_populate},       {"get", 3, 0, cmd_get},
+        {"push-small", 4, 1, cmd_push_small},
+        {"manifest-put", 3, 1, cmd_manifest_put},
+        {"populate", 8, 0, cmd_populate},
+        {"get", 3, 0, cmd_get},
     };
     if (strcmp(cmd, "probe") == 0 && na == 1) {
         probe(h, a[0]);
@@ -650,7 +648,8 @@ int main(int argc, char **argv)
         goto usage;
     return rc;
 usage:
-    fprintf(stderr, "usage: bclient [-u USER:PASS] BASEURL probe|push-big|push-small|"
-                    "manifest-put|populate|get ARGS... (see the comment at the top of bclient.c)\n");
+    fprintf(stderr,
+            "usage: bclient [-u USER:PASS] BASEURL probe|push-big|push-small|"
+            "manifest-put|populate|get ARGS... (see the comment at the top of bclient.c)\n");
     return 2;
 }

@@ -8,9 +8,9 @@
  *
  * Usage: hload [-c CONNS] [-t THREADS] [-d SECONDS] [-m METHOD] [-H 'Name: value']... URL
  *   URL is http://HOST:PORT/PATH (numeric IPv4 host).
- * Prints one line: requests=N secs=S rps=R p50_ms=.. p90_ms=.. p99_ms=.. max_ms=.. non2xx=N errors=N
- *   body_MBps=.. (response body bytes per second: with -c 1 on a large blob, the raw pull rate)
- * Exit status 1 when any request failed at the socket level or nothing completed.
+ * Prints one line: requests=N secs=S rps=R p50_ms=.. p90_ms=.. p99_ms=.. max_ms=.. non2xx=N
+ * errors=N body_MBps=.. (response body bytes per second: with -c 1 on a large blob, the raw pull
+ * rate) Exit status 1 when any request failed at the socket level or nothing completed.
  *
  * Build: cc -O2 -pthread -o hload hload.c   (tests/bench/run does it; not part of `make`)
  */
@@ -31,9 +31,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define HIST_US 10          /* histogram resolution: 10 us */
-#define HIST_N 200000       /* up to 2 s; slower requests land in the last bucket */
-#define RBUF (256 * 1024)
+#define HIST_US 10     /* histogram resolution: 10 us */
+#define HIST_N  200000 /* up to 2 s; slower requests land in the last bucket */
+#define RBUF    (256 * 1024)
 
 struct hconn {
     int fd;
@@ -124,7 +124,7 @@ static int parse(struct hconn *c, int *status, int *close_after, uint64_t *body_
         *end = '\0';
         if (strncmp(c->rbuf, "HTTP/1.", 7) != 0)
             return -1;
-        *status = atoi(c->rbuf + 9);
+        *status = (int)strtol(c->rbuf + 9, NULL, 10);
         int64_t cl = -1;
         *close_after = 0;
         for (char *p = strchr(c->rbuf, '\n'); p && *p; p = strchr(p, '\n')) {
@@ -136,8 +136,7 @@ static int parse(struct hconn *c, int *status, int *close_after, uint64_t *body_
                 while (*v == ' ')
                     v++;
                 *close_after = strncasecmp(v, "close", 5) == 0;
-            }
-            else if (strncasecmp(p, "Transfer-Encoding:", 18) == 0)
+            } else if (strncasecmp(p, "Transfer-Encoding:", 18) == 0)
                 return -1; /* chunked responses are not supported */
         }
         if (cl < 0 && !g_is_head)
@@ -239,16 +238,25 @@ int main(int argc, char **argv)
     size_t hlen = 0;
     while ((opt = getopt(argc, argv, "c:t:d:m:H:")) != -1) {
         switch (opt) {
-        case 'c': conns = atoi(optarg); break;
-        case 't': threads = atoi(optarg); break;
-        case 'd': secs = atof(optarg); break;
-        case 'm': method = optarg; break;
+        case 'c':
+            conns = (int)strtol(optarg, NULL, 10);
+            break;
+        case 't':
+            threads = (int)strtol(optarg, NULL, 10);
+            break;
+        case 'd':
+            secs = atof(optarg);
+            break;
+        case 'm':
+            method = optarg;
+            break;
         case 'H':
             hlen += (size_t)snprintf(headers + hlen, sizeof(headers) - hlen, "%s\r\n", optarg);
             if (hlen >= sizeof(headers))
                 return 2;
             break;
-        default: goto usage;
+        default:
+            goto usage;
         }
     }
     if (optind != argc - 1)
@@ -302,9 +310,8 @@ int main(int argc, char **argv)
     printf("requests=%llu secs=%.3f rps=%.1f p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f max_ms=%.2f "
            "non2xx=%llu errors=%llu body_MBps=%.1f\n",
            (unsigned long long)done, el, (double)done / el, percentile_ms(hist, done, 0.50),
-           percentile_ms(hist, done, 0.90), percentile_ms(hist, done, 0.99),
-           (double)max_ns / 1e6, (unsigned long long)non2xx, (unsigned long long)errors,
-           (double)body_bytes / el / 1e6);
+           percentile_ms(hist, done, 0.90), percentile_ms(hist, done, 0.99), (double)max_ns / 1e6,
+           (unsigned long long)non2xx, (unsigned long long)errors, (double)body_bytes / el / 1e6);
     return done == 0 || errors ? 1 : 0;
 usage:
     fprintf(stderr, "usage: hload [-c CONNS] [-t THREADS] [-d SECONDS] [-m METHOD] "

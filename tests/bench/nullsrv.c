@@ -1,8 +1,8 @@
 /*
- * nullsrv.c - a "null registry" for the benchmark: the cheapest HTTP/1.1 server we can write, so the
- * benchmark can show what its own clients (wrk, hload, bclient) reach when the server costs nothing.
- * A figure for a real registry close to the null server's figure is a client (or loopback) limit,
- * not a server figure.
+ * nullsrv.c - a "null registry" for the benchmark: the cheapest HTTP/1.1 server we can write, so
+ * the benchmark can show what its own clients (wrk, hload, bclient) reach when the server costs
+ * nothing. A figure for a real registry close to the null server's figure is a client (or loopback)
+ * limit, not a server figure.
  *
  * It speaks just enough of the distribution API for the benchmark's clients:
  *   HEAD anything                 -> 200, Content-Length 4096, no body
@@ -38,9 +38,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define IN_CAP (64 * 1024)
+#define IN_CAP      (64 * 1024)
 #define SCRATCH_CAP (1024 * 1024)
-#define OUT_CAP 2048
+#define OUT_CAP     2048
 
 static const char MANIFEST[] =
     "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
@@ -58,7 +58,7 @@ struct conn {
     int64_t body_left; /* request body bytes still to discard */
     int have_head;     /* a request head is parsed, waiting for its body */
     char method[8];
-    int kind;          /* response chosen at head time */
+    int kind; /* response chosen at head time */
     int close_after;
     char out[OUT_CAP];
     size_t outlen, outoff;
@@ -145,10 +145,11 @@ static void build_response(struct conn *c, const char *path)
         c->file_left = g_blob_size;
         break;
     case K_MANIFEST:
-        n = snprintf(c->out, OUT_CAP,
-                     "HTTP/1.1 200 OK\r\n%s%sContent-Type: application/vnd.oci.image.manifest.v1+json\r\n"
-                     "Docker-Content-Digest: %s\r\nContent-Length: %zu\r\n\r\n%s",
-                     api, ka, DIGEST, sizeof(MANIFEST) - 1, MANIFEST);
+        n = snprintf(
+            c->out, OUT_CAP,
+            "HTTP/1.1 200 OK\r\n%s%sContent-Type: application/vnd.oci.image.manifest.v1+json\r\n"
+            "Docker-Content-Digest: %s\r\nContent-Length: %zu\r\n\r\n%s",
+            api, ka, DIGEST, sizeof(MANIFEST) - 1, MANIFEST);
         break;
     case K_BASE:
         n = snprintf(c->out, OUT_CAP,
@@ -169,8 +170,8 @@ static void build_response(struct conn *c, const char *path)
                      api, ka);
         break;
     case K_DELETED:
-        n = snprintf(c->out, OUT_CAP, "HTTP/1.1 202 Accepted\r\n%s%sContent-Length: 0\r\n\r\n",
-                     api, ka);
+        n = snprintf(c->out, OUT_CAP, "HTTP/1.1 202 Accepted\r\n%s%sContent-Length: 0\r\n\r\n", api,
+                     ka);
         break;
     }
     c->outlen = (size_t)n;
@@ -203,8 +204,8 @@ static void parse_head(struct conn *c, size_t hl)
         c->kind = K_HEAD;
     else if (strcmp(c->method, "GET") == 0)
         c->kind = strstr(path, "/blobs/") && g_blob_fd >= 0 ? K_BLOB
-                  : strcmp(path, "/v2/") == 0              ? K_BASE
-                                                           : K_MANIFEST;
+                  : strcmp(path, "/v2/") == 0               ? K_BASE
+                                                            : K_MANIFEST;
     else if (strcmp(c->method, "PUT") == 0)
         c->kind = K_CREATED;
     else if (strcmp(c->method, "POST") == 0)
@@ -381,10 +382,18 @@ int main(int argc, char **argv)
     const char *file = NULL;
     while ((opt = getopt(argc, argv, "p:t:f:W")) != -1) {
         switch (opt) {
-        case 'p': port = atoi(optarg); break;
-        case 't': threads = atoi(optarg); break;
-        case 'f': file = optarg; break;
-        case 'W': in_memory = 1; break;
+        case 'p':
+            port = (int)strtol(optarg, NULL, 10);
+            break;
+        case 't':
+            threads = (int)strtol(optarg, NULL, 10);
+            break;
+        case 'f':
+            file = optarg;
+            break;
+        case 'W':
+            in_memory = 1;
+            break;
         default:
             fprintf(stderr, "usage: nullsrv [-p PORT] [-t THREADS] [-f BLOBFILE [-W]]\n");
             return 2;

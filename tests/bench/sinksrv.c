@@ -1,12 +1,13 @@
 /*
- * sinksrv.c - the "ideal durable push" server for the benchmark: the least work a registry must do to
- * acknowledge a blob push durably, and nothing else. Its column bounds what any registry can reach
- * for blob pushes on this machine with the same clients: a push target above it is out of reach here.
+ * sinksrv.c - the "ideal durable push" server for the benchmark: the least work a registry must do
+ * to acknowledge a blob push durably, and nothing else. Its column bounds what any registry can
+ * reach for blob pushes on this machine with the same clients: a push target above it is out of
+ * reach here.
  *
  * Per upload, on the thread of its connection (one thread per connection, blocking I/O):
  *   body bytes -> SHA-256 (OpenSSL) -> write() to DIR/tmp.N
- *   at the end of the upload: compare the digest, fsync the file, rename it to DIR/blob.N, fsync DIR
- * No metadata, no database, no sessions beyond "this connection's open upload".
+ *   at the end of the upload: compare the digest, fsync the file, rename it to DIR/blob.N, fsync
+ * DIR No metadata, no database, no sessions beyond "this connection's open upload".
  *
  * Protocol subset (what tests/bench/bclient sends):
  *   POST ...?digest=D  + body  -> 201 (monolithic upload)
@@ -18,7 +19,8 @@
  * A digest mismatch answers 400. Content-Length bodies only.
  *
  * Usage: sinksrv -d DIR [-p PORT]     (prints "port=N" once listening)
- * Build: cc -O2 -pthread -o sinksrv sinksrv.c -lcrypto   (tests/bench/run does it; not part of `make`)
+ * Build: cc -O2 -pthread -o sinksrv sinksrv.c -lcrypto   (tests/bench/run does it; not part of
+ * `make`)
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -242,9 +244,14 @@ int main(int argc, char **argv)
     int port = 0, opt;
     while ((opt = getopt(argc, argv, "p:d:")) != -1) {
         switch (opt) {
-        case 'p': port = atoi(optarg); break;
-        case 'd': g_dir = optarg; break;
-        default: goto usage;
+        case 'p':
+            port = (int)strtol(optarg, NULL, 10);
+            break;
+        case 'd':
+            g_dir = optarg;
+            break;
+        default:
+            goto usage;
         }
     }
     if (!g_dir)
