@@ -37,8 +37,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#define HTTP_MAX_LISTEN  16
-#define HTTP_CONN_MEMORY (256 * 1024)
+#define HTTP_MAX_LISTEN 16
+/* Per-connection memory: MHD zeroes it on every keep-alive request, so it is
+ * kept small (it bounds the body pieces handed to us; storage coalesces them). */
+#define HTTP_CONN_MEMORY (64 * 1024)
 #define HTTP_DRAIN_MAX   (64LL << 20) /* body bytes read to deliver an early answer */
 /* GnuTLS priorities: its defaults, less TLS 1.0 and 1.1 (RFC 8996). */
 #define HTTP_TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"

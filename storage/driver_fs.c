@@ -36,10 +36,22 @@ struct fs_driver {
     int rootfd;
 };
 
+/* Writers coalesce small appends (HTTP pieces of 16-64 KiB) into writes of
+ * FS_WRITE_BUF bytes, but only once an object is past FS_BUF_AFTER bytes,
+ * so a small blob never pays for the buffer. Every FS_WRITEBACK bytes the
+ * kernel is asked to start writeback, so the final fsync waits for little. */
+#define FS_WRITE_BUF (512 * 1024)
+#define FS_BUF_AFTER (256 * 1024)
+#define FS_WRITEBACK (32LL << 20)
+
 struct fs_writer {
     struct driver_writer base;
     int fd;
-    int64_t size;
+    int64_t size;        /* logical size: on disk + buffered */
+    int64_t written;     /* bytes this writer appended so far */
+    int64_t synced_upto; /* file offset up to which writeback was started */
+    char *buf;           /* NULL until the object is past FS_BUF_AFTER */
+    size_t blen;
     char *key;
 };
 
@@ -171,15 +183,15 @@ static int fs_writer_open(struct driver *d, const char *key, int append, struct 
     w->base.driver = d;
     w->fd = fd;
     w->size = size;
+    w->synced_upto = size;
     w->key = xstrdup(key);
     *out = &w->base;
     return 0;
 }
 
-static int fs_writer_append(struct driver_writer *dw, const void *data, size_t len)
+/* write(2) all of p[0..len). */
+static int fs_write_all(struct fs_writer *w, const char *p, size_t len)
 {
-    struct fs_writer *w = (struct fs_writer *)dw;
-    const char *p = data;
     while (len > 0) {
         ssize_t n = write(w->fd, p, len);
         if (n < 0) {
@@ -191,8 +203,52 @@ static int fs_writer_append(struct driver_writer *dw, const void *data, size_t l
             return fs_err(ENOSPC, "write", w->key);
         p += n;
         len -= (size_t)n;
-        w->size += n;
     }
+    return 0;
+}
+
+/* Write out the buffer; start writeback of what is on disk every FS_WRITEBACK. */
+static int fs_flush(struct fs_writer *w)
+{
+    if (w->blen == 0)
+        return 0;
+    int rc = fs_write_all(w, w->buf, w->blen);
+    w->blen = 0;
+    if (rc < 0)
+        return rc;
+    if (w->size - w->synced_upto >= FS_WRITEBACK) {
+        sync_file_range(w->fd, w->synced_upto, w->size - w->synced_upto, SYNC_FILE_RANGE_WRITE);
+        w->synced_upto = w->size;
+    }
+    return 0;
+}
+
+static int fs_writer_append(struct driver_writer *dw, const void *data, size_t len)
+{
+    struct fs_writer *w = (struct fs_writer *)dw;
+    int rc;
+    if (!w->buf && w->written + (int64_t)len > FS_BUF_AFTER)
+        w->buf = xmalloc(FS_WRITE_BUF);
+    if (!w->buf || (w->blen == 0 && len >= FS_WRITE_BUF)) {
+        rc = fs_write_all(w, data, len);
+    } else {
+        if (w->blen + len > FS_WRITE_BUF) {
+            rc = fs_flush(w);
+            if (rc < 0)
+                return rc;
+        }
+        if (len >= FS_WRITE_BUF) {
+            rc = fs_write_all(w, data, len);
+        } else {
+            memcpy(w->buf + w->blen, data, len);
+            w->blen += len;
+            rc = 0;
+        }
+    }
+    if (rc < 0)
+        return rc;
+    w->size += (int64_t)len;
+    w->written += (int64_t)len;
     return 0;
 }
 
@@ -206,6 +262,7 @@ static void fs_writer_destroy(struct fs_writer *w)
 {
     if (w->fd >= 0)
         close(w->fd);
+    free(w->buf);
     free(w->key);
     free(w);
 }
@@ -214,7 +271,9 @@ static int fs_writer_commit(struct driver_writer *dw, const char *dest_key)
 {
     struct fs_writer *w = (struct fs_writer *)dw;
     struct fs_driver *fs = (struct fs_driver *)w->base.driver;
-    int rc;
+    int rc = fs_flush(w);
+    if (rc < 0)
+        goto remove_staged;
     if (fsync(w->fd) < 0) {
         rc = fs_err(errno == ENOENT ? EIO : errno, "fsync", w->key);
         goto remove_staged;
@@ -245,8 +304,8 @@ remove_staged:
 static int fs_writer_close(struct driver_writer *dw)
 {
     struct fs_writer *w = (struct fs_writer *)dw;
-    int rc = 0;
-    if (close(w->fd) < 0 && errno != EINTR)
+    int rc = fs_flush(w);
+    if (close(w->fd) < 0 && errno != EINTR && rc == 0)
         rc = fs_err(errno, "close", w->key);
     w->fd = -1;
     fs_writer_destroy(w);

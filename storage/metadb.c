@@ -234,6 +234,8 @@ static const char *const stmt_sql[ST__COUNT] = {
 /* ---- handle and connections ------------------------------------------- */
 
 struct conn {
+    struct metadb *db; /* owner: its write mutex orders this process's writers */
+    int write_held;    /* 1 while a tx_begin holds db->write_mu */
     sqlite3 *h;
     sqlite3_stmt *st[ST__COUNT];
     sqlite3_stmt *ext[METADB_EXT_SLOTS]; /* metadb_ext_stmt (metadb_gc.c) */
@@ -245,6 +247,12 @@ struct metadb {
     uint64_t id;        /* unique for the process lifetime; keys the thread-local slots */
     pthread_mutex_t mu; /* guards conns */
     struct conn *conns;
+    /* Orders this process's writers (recursive: a write inside a
+     * transaction re-enters). SQLite admits one writer at a time anyway;
+     * waiting here is a wake-up on release, where waiting in SQLite's busy
+     * handler is a sleep-and-poll. Other processes (berthd gc) still meet
+     * the busy handler. */
+    pthread_mutex_t write_mu;
 };
 
 struct tl_slot {
@@ -386,6 +394,8 @@ static int conn_get(struct metadb *db, struct conn **out)
         }
     }
     err = conn_open(&c, db->path);
+    if (err == 0)
+        c->db = db;
     if (err)
         return err;
     pthread_mutex_lock(&db->mu);
@@ -466,10 +476,24 @@ static int bind_text(sqlite3_stmt *s, int i, const char *v)
 }
 
 /* Step s to completion (ignoring rows) and reset it. */
+void metadb_write_enter(struct metadb *db)
+{
+    pthread_mutex_lock(&db->write_mu);
+}
+
+void metadb_write_leave(struct metadb *db)
+{
+    pthread_mutex_unlock(&db->write_mu);
+}
+
 static int stmt_run(struct conn *c, sqlite3_stmt *s, const char *what)
 {
     int err = 0;
+    if (c->db)
+        metadb_write_enter(c->db);
     int rc = sqlite3_step(s);
+    if (c->db)
+        metadb_write_leave(c->db);
     while (rc == SQLITE_ROW)
         rc = sqlite3_step(s);
     if (rc != SQLITE_DONE)
@@ -503,19 +527,9 @@ static int tx_exec(struct conn *c, enum stmt_id id, const char *what)
     return stmt_run(c, s, what);
 }
 
-static int tx_begin(struct conn *c)
-{
-    return tx_exec(c, ST_BEGIN, "begin");
-}
-
-static int tx_commit(struct conn *c)
-{
-    return tx_exec(c, ST_COMMIT, "commit");
-}
-
 /* Roll back if a transaction is still open (some errors end it already).
  * Keeps the thread's error message of the failure being handled. */
-static void tx_rollback(struct conn *c)
+static void tx_abort(struct conn *c)
 {
     sqlite3_stmt *s = NULL;
     if (sqlite3_get_autocommit(c->h))
@@ -524,6 +538,42 @@ static void tx_rollback(struct conn *c)
         log_error("metadata: rollback: %s", sqlite3_errmsg(c->h));
     if (s)
         sqlite3_reset(s);
+}
+
+/* Give back the process write mutex taken by tx_begin (idempotent). */
+static void tx_release(struct conn *c)
+{
+    if (c->write_held) {
+        c->write_held = 0;
+        metadb_write_leave(c->db);
+    }
+}
+
+static int tx_begin(struct conn *c)
+{
+    metadb_write_enter(c->db);
+    int err = tx_exec(c, ST_BEGIN, "begin");
+    if (err)
+        metadb_write_leave(c->db);
+    else
+        c->write_held = 1;
+    return err;
+}
+
+static int tx_commit(struct conn *c)
+{
+    int err = tx_exec(c, ST_COMMIT, "commit");
+    if (err)
+        tx_abort(c);
+    tx_release(c);
+    return err;
+}
+
+/* Roll back an open transaction and release the write mutex. */
+static void tx_rollback(struct conn *c)
+{
+    tx_abort(c);
+    tx_release(c);
 }
 
 static int64_t now_seconds(void)
@@ -608,6 +658,11 @@ int metadb_open(struct metadb **out, const char *path)
     db->path = xstrdup(path);
     db->id = atomic_fetch_add(&metadb_next_id, 1);
     pthread_mutex_init(&db->mu, NULL);
+    pthread_mutexattr_t attr;
+    pthread_mutexattr_init(&attr);
+    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
+    pthread_mutex_init(&db->write_mu, &attr);
+    pthread_mutexattr_destroy(&attr);
 
     err = conn_get(db, &c);
     if (err)
@@ -644,6 +699,7 @@ void metadb_free(struct metadb *db)
     db->conns = NULL;
     pthread_mutex_unlock(&db->mu);
     pthread_mutex_destroy(&db->mu);
+    pthread_mutex_destroy(&db->write_mu);
     free(db->path);
     free(db);
 }
@@ -1414,8 +1470,8 @@ int meta_upload_get(struct metadb *db, const char *id, const char *repo, int64_t
 }
 
 /* Run a single-row write on uploads.id = ?1 (with ?2 = now when used). */
-static int upload_write(struct metadb *db, enum stmt_id st, const char *id, int64_t now,
-                        const char *what)
+static int upload_row_write(struct metadb *db, enum stmt_id st, const char *id, int64_t now,
+                            const char *what)
 {
     struct conn *c = NULL;
     sqlite3_stmt *s = NULL;
@@ -1435,12 +1491,12 @@ static int upload_write(struct metadb *db, enum stmt_id st, const char *id, int6
 
 int meta_upload_touch(struct metadb *db, const char *id, int64_t now)
 {
-    return upload_write(db, ST_UPLOAD_TOUCH, id, now, "upload touch");
+    return upload_row_write(db, ST_UPLOAD_TOUCH, id, now, "upload touch");
 }
 
 int meta_upload_delete(struct metadb *db, const char *id)
 {
-    return upload_write(db, ST_UPLOAD_DELETE, id, 0, "upload delete");
+    return upload_row_write(db, ST_UPLOAD_DELETE, id, 0, "upload delete");
 }
 
 int meta_upload_expired(struct metadb *db, int64_t before, struct meta_list *out)

@@ -228,9 +228,12 @@ int meta_tx_begin(struct metadb *db, struct meta_tx **out)
     int err = metadb_sqlite(db, &h);
     if (err)
         return err;
+    metadb_write_enter(db);
     err = run_slot(db, X_BEGIN_IMMEDIATE, "begin");
-    if (err)
+    if (err) {
+        metadb_write_leave(db);
         return err;
+    }
     struct meta_tx *tx = xcalloc(1, sizeof(*tx));
     tx->db = db;
     tx->h = h;
@@ -257,6 +260,7 @@ int meta_tx_commit(struct meta_tx *tx)
     int err = run_slot(tx->db, X_COMMIT, "commit");
     if (err)
         rollback_open(tx);
+    metadb_write_leave(tx->db);
     free(tx);
     return err;
 }
@@ -266,6 +270,7 @@ void meta_tx_rollback(struct meta_tx *tx)
     if (!tx)
         return;
     rollback_open(tx);
+    metadb_write_leave(tx->db);
     free(tx);
 }
 

@@ -27,4 +27,9 @@ int metadb_ext_stmt(struct metadb *db, int slot, const char *sql, sqlite3 **h_ou
 /* Set a BERR_DB message naming `what` and SQLite's error; returns BERR_DB. */
 int metadb_err(sqlite3 *h, const char *what);
 
+/* Take / release the process-wide writer mutex of db (recursive). Hold it
+ * from BEGIN IMMEDIATE to COMMIT/ROLLBACK. */
+void metadb_write_enter(struct metadb *db);
+void metadb_write_leave(struct metadb *db);
+
 #endif

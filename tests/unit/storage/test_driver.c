@@ -431,6 +431,45 @@ static void test_large(void **state)
     free(data);
 }
 
+/* Appends that a driver may buffer must all be on disk after close: a
+ * session's chunks are closed between requests and continued later. */
+static void test_large_close_reopen(void **state)
+{
+    struct fixture *fx = *state;
+    const size_t total = 3u * 1024 * 1024 + 5, piece = 40000;
+    char *data = xmalloc(total);
+    for (size_t i = 0; i < total; i++)
+        data[i] = (char)(i * 31 + i / 977);
+    struct driver_writer *w;
+    size_t off = 0;
+    for (int round = 0; round < 3; round++) {
+        assert_int_equal(driver_writer_open(fx->d, "uploads/chunks", round > 0, &w), 0);
+        assert_int_equal(driver_writer_size(w), (int64_t)off);
+        size_t end = round == 2 ? total : off + total / 3;
+        while (off < end) {
+            size_t n = piece < end - off ? piece : end - off;
+            assert_int_equal(driver_writer_append(w, data + off, n), 0);
+            off += n;
+        }
+        assert_int_equal(driver_writer_size(w), (int64_t)off);
+        if (round < 2) {
+            assert_int_equal(driver_writer_close(w), 0);
+            struct driver_stat st;
+            assert_int_equal(driver_stat(fx->d, "uploads/chunks", &st), 0);
+            assert_int_equal(st.size, (int64_t)off); /* nothing left in a buffer */
+        }
+    }
+    assert_int_equal(driver_writer_commit(w, "blobs/chunks"), 0);
+    size_t len;
+    int rc;
+    char *got = get(fx->d, "blobs/chunks", &len, &rc);
+    assert_int_equal(rc, 0);
+    assert_int_equal(len, total);
+    assert_memory_equal(got, data, total);
+    free(got);
+    free(data);
+}
+
 static void test_read_survives_remove(void **state)
 {
     struct fixture *fx = *state;
@@ -658,6 +697,7 @@ static void test_faulty_other_ops(void **state)
         cmocka_unit_test_setup_teardown(test_walk, setup, teardown),                               \
         cmocka_unit_test_setup_teardown(test_bad_keys, setup, teardown),                           \
         cmocka_unit_test_setup_teardown(test_large, setup, teardown),                              \
+        cmocka_unit_test_setup_teardown(test_large_close_reopen, setup, teardown),                 \
         cmocka_unit_test_setup_teardown(test_read_survives_remove, setup, teardown),               \
         cmocka_unit_test_setup_teardown(test_mtime, setup, teardown),                              \
         cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, teardown)
