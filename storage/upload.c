@@ -56,6 +56,9 @@
 /* Read size when hashing staged bytes (restart rebuild, sha512 finish). */
 #define REHASH_BUF (1024 * 1024)
 
+/* How long a request waits for another one to release a session (default). */
+#define UPLOAD_BUSY_WAIT_MS 5000
+
 struct session {
     struct session *next; /* hash chain */
     char id[UPLOAD_ID_LEN + 1];
@@ -74,6 +77,8 @@ struct upload_mgr {
     struct driver *drv;
     struct metadb *db;
     pthread_mutex_t mu;
+    pthread_cond_t released; /* broadcast when a session stops being in use */
+    int busy_wait_ms;
     struct session **buckets;
     size_t nbuckets; /* power of two */
     size_t count;
@@ -191,6 +196,7 @@ static int session_release(struct upload_mgr *m, struct session *s)
     pthread_mutex_lock(&m->mu);
     s->in_use = 0;
     s->last_active = now;
+    pthread_cond_broadcast(&m->released);
     if (!s->ephemeral && s->repo != NULL && now - s->touched >= TOUCH_INTERVAL) {
         s->touched = now;
         touch = 1;
@@ -204,8 +210,29 @@ static void session_drop(struct upload_mgr *m, struct session *s)
 {
     pthread_mutex_lock(&m->mu);
     table_remove(m, s);
+    pthread_cond_broadcast(&m->released);
     pthread_mutex_unlock(&m->mu);
     session_free(s);
+}
+
+/* The table entry for id once nobody writes to it (mutex held), or NULL.
+ * A client whose connection dropped mid-chunk asks again at once, often
+ * before its old request has noticed the drop and released the session:
+ * wait for the release (bounded) rather than answer "busy". The entry is
+ * looked up again after every wake-up: it may have been freed meanwhile. */
+static struct session *session_wait_idle(struct upload_mgr *m, const char *id)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    long long ns = deadline.tv_nsec + (long long)m->busy_wait_ms * 1000000LL;
+    deadline.tv_sec += (time_t)(ns / 1000000000LL);
+    deadline.tv_nsec = (long)(ns % 1000000000LL);
+    struct session *s;
+    while ((s = table_find(m, id)) != NULL && s->in_use && !s->ephemeral) {
+        if (pthread_cond_timedwait(&m->released, &m->mu, &deadline) != 0)
+            return table_find(m, id);
+    }
+    return s;
 }
 
 /* Take a live table entry for (repo, id) (mutex held). 0, BUSY or UPLOAD_UNKNOWN. */
@@ -230,7 +257,7 @@ static int session_acquire(struct upload_mgr *m, const char *repo, const char *i
     if (id == NULL || !paths_upload_id_valid(id, strnlen(id, UPLOAD_ID_LEN + 1)))
         return berr_set(BERR_UPLOAD_UNKNOWN, "upload id invalid");
     pthread_mutex_lock(&m->mu);
-    s = table_find(m, id);
+    s = session_wait_idle(m, id);
     if (s != NULL) {
         rc = session_take_locked(s, repo);
         pthread_mutex_unlock(&m->mu);
@@ -350,6 +377,8 @@ int upload_mgr_new(struct upload_mgr **out, struct blobstore *bs, struct metadb 
     m->drv = blobstore_driver(bs);
     m->db = db;
     pthread_mutex_init(&m->mu, NULL);
+    pthread_cond_init(&m->released, NULL);
+    m->busy_wait_ms = UPLOAD_BUSY_WAIT_MS;
     m->nbuckets = 64;
     m->buckets = xcalloc(m->nbuckets, sizeof(*m->buckets));
     *out = m;
@@ -370,7 +399,15 @@ void upload_mgr_free(struct upload_mgr *m)
     }
     free(m->buckets);
     pthread_mutex_destroy(&m->mu);
+    pthread_cond_destroy(&m->released);
     free(m);
+}
+
+void upload_mgr_set_busy_wait(struct upload_mgr *m, int ms)
+{
+    pthread_mutex_lock(&m->mu);
+    m->busy_wait_ms = ms;
+    pthread_mutex_unlock(&m->mu);
 }
 
 int upload_start(struct upload_mgr *m, const char *repo, char id_out[UPLOAD_ID_LEN + 1])
@@ -655,7 +692,7 @@ int upload_status(struct upload_mgr *m, const char *repo, const char *id, int64_
     if (rc < 0)
         return rc;
     pthread_mutex_lock(&m->mu);
-    struct session *s = table_find(m, id);
+    struct session *s = session_wait_idle(m, id);
     if (s != NULL && (s->ephemeral || s->repo == NULL || strcmp(s->repo, repo) != 0)) {
         pthread_mutex_unlock(&m->mu);
         return berr_set(BERR_UPLOAD_UNKNOWN, "upload \"%s\" unknown", id);

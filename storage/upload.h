@@ -4,7 +4,8 @@
  * A session is a row in the metadata (id, repository, started) plus staged
  * bytes under paths_upload(id); the running SHA-256 lives in memory, keyed by
  * id. After a restart the hash is rebuilt by reading the staged bytes once.
- * One request at a time may write to a session (BERR_BUSY otherwise).
+ * One request at a time may write to a session; another waits for it to
+ * finish (bounded, see upload_mgr_set_busy_wait), then gets BERR_BUSY.
  *
  * Monolithic uploads (POST ?digest= with the body) use an ephemeral session:
  * no row, nothing persists unless it completes.
@@ -26,6 +27,11 @@ struct upload;
 int upload_mgr_new(struct upload_mgr **out, struct blobstore *bs, struct metadb *db);
 /* Frees in-memory state only (staged bytes and rows stay for a restart). */
 void upload_mgr_free(struct upload_mgr *m);
+
+/* How long upload_open / upload_status wait for a session another request
+ * is writing to before answering BERR_BUSY (default 5000 ms): a client whose
+ * connection dropped mid-chunk retries before its old request has noticed. */
+void upload_mgr_set_busy_wait(struct upload_mgr *m, int ms);
 
 /* Create a persistent session for `repo`; writes its id into id_out (37 bytes). */
 int upload_start(struct upload_mgr *m, const char *repo, char id_out[UPLOAD_ID_LEN + 1]);

@@ -297,6 +297,7 @@ static void test_busy(void **state)
     struct fixture *fx = *state;
     char id[UPLOAD_ID_LEN + 1];
     struct upload *u, *u2 = (struct upload *)1;
+    upload_mgr_set_busy_wait(fx->m, 20);
     assert_int_equal(upload_start(fx->m, REPO, id), 0);
     assert_int_equal(upload_open(fx->m, REPO, id, 0, &u, NULL), 0);
     assert_int_equal(upload_open(fx->m, REPO, id, 0, &u2, NULL), BERR_BUSY);
@@ -311,6 +312,41 @@ static void test_busy(void **state)
     assert_int_equal(upload_cancel(fx->m, REPO, id), 0);
     assert_session_gone(fx, id);
     assert_int_equal(upload_cancel(fx->m, REPO, id), BERR_UPLOAD_UNKNOWN);
+}
+
+struct releaser {
+    struct upload *u;
+    int delay_ms;
+};
+
+static void *release_later(void *p)
+{
+    struct releaser *r = p;
+    usleep((useconds_t)r->delay_ms * 1000);
+    upload_write(r->u, "later", 5);
+    upload_close(r->u);
+    return NULL;
+}
+
+/* A second request for a session in use waits for the first to finish
+ * (a client retrying after a dropped connection) and sees its bytes. */
+static void test_busy_waits_for_release(void **state)
+{
+    struct fixture *fx = *state;
+    char id[UPLOAD_ID_LEN + 1];
+    struct upload *u, *u2;
+    int64_t off = -1;
+    assert_int_equal(upload_start(fx->m, REPO, id), 0);
+    assert_int_equal(upload_open(fx->m, REPO, id, 0, &u, NULL), 0);
+    struct releaser r = {u, 150};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, release_later, &r), 0);
+    assert_int_equal(upload_status(fx->m, REPO, id, &off), 0);
+    assert_int_equal(off, 5); /* waited for the writer, saw its bytes */
+    assert_int_equal(upload_open(fx->m, REPO, id, 5, &u2, NULL), 0);
+    assert_int_equal(upload_close(u2), 0);
+    pthread_join(t, NULL);
+    assert_int_equal(upload_cancel(fx->m, REPO, id), 0);
 }
 
 static void test_unknown(void **state)
@@ -493,6 +529,7 @@ static void test_one_writer(void **state)
             fixture_close(fx);
             fixture_open(fx, NULL);
         }
+        upload_mgr_set_busy_wait(fx->m, 50); /* the winner holds on: losers give up */
         pthread_barrier_init(&go, NULL, N);
         for (int i = 0; i < N; i++) {
             r[i] = (struct race){fx, id, &go, 1, NULL};
@@ -792,6 +829,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_wrong_size, setup, teardown),
         cmocka_unit_test_setup_teardown(test_range, setup, teardown),
         cmocka_unit_test_setup_teardown(test_busy, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_busy_waits_for_release, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sha512, setup, teardown),
