@@ -16,7 +16,7 @@ OPT     ?= -O2 -g
 SAN     ?=
 CFLAGS_ALL  = $(CSTD) $(WARN) $(OPT) $(SAN) -I. -MMD -MP $(shell pkg-config --cflags $(PKGS))
 LDLIBS_ALL  = $(shell pkg-config --libs $(PKGS)) -lcrypt -lpthread -lz
-LDFLAGS_ALL = $(SAN)
+LDFLAGS_ALL = $(SAN) -Wl,--as-needed
 
 LIB_DIRS := image/base image storage auth gc config server client
 LIB_SRC  := $(filter-out server/main.c client/main.c,$(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c)))
