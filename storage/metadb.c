@@ -829,27 +829,7 @@ static int link_insert(struct conn *c, int64_t repo_id, const char *digest, int6
 
 int meta_blob_link(struct metadb *db, const char *repo, const struct digest *d, int64_t size)
 {
-    struct conn *c = NULL;
-    int64_t repo_id, now = now_seconds();
-    int err = conn_get(db, &c);
-    if (err)
-        return err;
-    err = tx_begin(c);
-    if (err)
-        return err;
-    err = repo_ensure(c, repo, now, &repo_id);
-    if (err)
-        goto rollback;
-    err = link_insert(c, repo_id, d->str, size, now);
-    if (err)
-        goto rollback;
-    err = tx_commit(c);
-    if (err)
-        goto rollback;
-    return 0;
-rollback:
-    tx_rollback(c);
-    return err;
+    return meta_blob_publish(db, repo, d, size, NULL, NULL);
 }
 
 int meta_blob_publish(struct metadb *db, const char *repo, const struct digest *d, int64_t size,
@@ -865,9 +845,11 @@ int meta_blob_publish(struct metadb *db, const char *repo, const struct digest *
         return err;
     /* The write lock is held from here to COMMIT: the collector cannot
      * decide about this digest, nor move its file, in between. */
-    err = place(place_ctx);
-    if (err)
-        goto rollback;
+    if (place) {
+        err = place(place_ctx);
+        if (err)
+            goto rollback;
+    }
     err = repo_ensure(c, repo, now, &repo_id);
     if (err)
         goto rollback;

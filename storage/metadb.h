@@ -44,7 +44,8 @@ typedef int (*meta_locked_fn)(void *ctx);
  * the link; COMMIT. place() must do no I/O beyond a rename or an unlink.
  * When place fails nothing is recorded and its code is returned. A failure
  * after place leaves the bytes without a row: an orphan file, which the
- * collector removes after its grace period. A repeated link renews its age. */
+ * collector removes after its grace period. A repeated link renews its age.
+ * place may be NULL (meta_blob_link: the bytes are known to be stored). */
 int meta_blob_publish(struct metadb *db, const char *repo, const struct digest *d, int64_t size,
                       meta_locked_fn place, void *place_ctx);
 /* Size of blob d if it is linked into repo, else BERR_BLOB_UNKNOWN. */
