@@ -173,18 +173,6 @@ secret_free() {
     fi
 }
 
-# sk LABEL EXPECT(ok|fail) CMD...: skopeo CMD as one check; output in $T/skopeo.out.
-sk() {
-    local label=$1 want=$2
-    shift 2
-    if "${SK[@]}" "$@" >"$T/skopeo.out" 2>&1; then
-        if [ "$want" = ok ]; then ok "skopeo $label"; else fail "skopeo $label: succeeded"; fi
-    elif [ "$want" = fail ]; then
-        ok "skopeo $label: refused ($(grep -oE 'unauthorized|denied|401|403|invalid username/password|authentication required|insufficient_scope' "$T/skopeo.out" | sort -u | tr '\n' ' '))"
-    else
-        fail "skopeo $label: $(tail -n 3 "$T/skopeo.out" | tr '\n' ' ')"
-    fi
-}
 
 # catalog_is CURL_ARGS... -- EXPECTED...: GET /v2/_catalog lists exactly EXPECTED (sorted).
 catalog_is() {

@@ -94,18 +94,6 @@ start_srv() {
     return 1
 }
 
-# sk LABEL EXPECT(ok|fail) CMD...: skopeo CMD as one check; output in $T/skopeo.out.
-sk() {
-    local label=$1 want=$2
-    shift 2
-    if "${SK[@]}" "$@" >"$T/skopeo.out" 2>&1; then
-        if [ "$want" = ok ]; then ok "skopeo $label"; else fail "skopeo $label: succeeded"; fi
-    elif [ "$want" = fail ]; then
-        ok "skopeo $label: refused ($(grep -oE 'x509: [a-z ]+|unauthorized|invalid username/password|http: server gave HTTP response to HTTPS client' "$T/skopeo.out" | sort -u | tr '\n' ' '))"
-    else
-        fail "skopeo $label: $(tail -n 3 "$T/skopeo.out" | tr '\n' ' ')"
-    fi
-}
 
 # curl_rc ARGS...: curl's exit status for one request (no output).
 curl_rc() {

@@ -457,3 +457,18 @@ describe_target() {
 }
 
 mkdir -p "$OUT/logs"
+
+# sk LABEL EXPECT(ok|fail) CMD...: run skopeo (the array SK, e.g. SK=(skopeo --tls-verify=false))
+# with CMD as one check; output in $T/skopeo.out. A refusal names what skopeo reported.
+SK_REFUSED='x509: [a-z ]+|unauthorized|denied|401|403|invalid username/password|authentication required|insufficient_scope|http: server gave HTTP response to HTTPS client'
+sk() {
+    local label=$1 want=$2
+    shift 2
+    if "${SK[@]}" "$@" >"$T/skopeo.out" 2>&1; then
+        if [ "$want" = ok ]; then ok "skopeo $label"; else fail "skopeo $label: succeeded"; fi
+    elif [ "$want" = fail ]; then
+        ok "skopeo $label: refused ($(grep -oE "$SK_REFUSED" "$T/skopeo.out" | sort -u | tr '\n' ' '))"
+    else
+        fail "skopeo $label: $(tail -n 3 "$T/skopeo.out" | tr '\n' ' ')"
+    fi
+}
