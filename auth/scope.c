@@ -10,6 +10,7 @@
 
 #include "auth/auth.h"
 #include "image/base/err.h"
+#include "image/reference.h"
 #include "image/base/xalloc.h"
 
 #include <stdlib.h>
@@ -76,36 +77,6 @@ static int is_alnum(char c)
     return is_lower_alnum(c) || (c >= 'A' && c <= 'Z');
 }
 
-/* component = [a-z0-9]+ ((\.|_|__|-+)[a-z0-9]+)* */
-static int component_valid(const char *s, size_t len)
-{
-    size_t i = 0;
-    if (len == 0 || !is_lower_alnum(s[0]))
-        return 0;
-    while (i < len) {
-        while (i < len && is_lower_alnum(s[i]))
-            i++;
-        if (i == len)
-            return 1;
-        size_t sep = i;
-        if (s[i] == '.') {
-            i++;
-        } else if (s[i] == '_') {
-            i++;
-            if (i < len && s[i] == '_')
-                i++;
-        } else if (s[i] == '-') {
-            while (i < len && s[i] == '-')
-                i++;
-        } else {
-            return 0;
-        }
-        if (i == sep || i == len || !is_lower_alnum(s[i]))
-            return 0;
-    }
-    return 1;
-}
-
 /* hostname = hostcomponent ("." hostcomponent)* [":" port] */
 static int hostname_valid(const char *s, size_t len)
 {
@@ -137,19 +108,14 @@ int scope_name_valid(const char *s, size_t len)
 {
     if (len == 0 || len > SCOPE_NAME_MAX)
         return 0;
+    if (ref_name_valid(s, len))
+        return 1;
+    /* a registry host (with an optional port) may come first */
     const char *slash = memchr(s, '/', len);
-    size_t first = slash ? (size_t)(slash - s) : len;
-    if (!component_valid(s, first) && !(slash && hostname_valid(s, first)))
+    if (!slash)
         return 0;
-    size_t start = first + 1;
-    for (size_t i = start; slash && i <= len; i++) {
-        if (i < len && s[i] != '/')
-            continue;
-        if (!component_valid(s + start, i - start))
-            return 0;
-        start = i + 1;
-    }
-    return 1;
+    size_t first = (size_t)(slash - s);
+    return hostname_valid(s, first) && ref_name_valid(slash + 1, len - first - 1);
 }
 
 /* type = [a-z0-9]+ [ "(" [a-z0-9]+ ")" ]; sets *base_len to the part before
