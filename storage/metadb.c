@@ -253,6 +253,13 @@ struct metadb {
      * handler is a sleep-and-poll. Other processes (berthd gc) still meet
      * the busy handler. */
     pthread_mutex_t write_mu;
+    /* Group commit: commits are numbered after they finish; one thread at a
+     * time fsyncs the WAL for every commit numbered before it started. */
+    pthread_mutex_t sync_mu;
+    pthread_cond_t sync_cv;
+    uint64_t commit_seq; /* commits finished */
+    uint64_t synced_seq; /* commits known durable */
+    int syncing;         /* a thread is in fsync */
 };
 
 struct tl_slot {
@@ -347,7 +354,10 @@ static int conn_open(struct conn **out, const char *path)
         goto fail;
     }
     sqlite3_busy_handler(c->h, busy_wait, NULL);
-    err = exec_sql(c->h, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;", "configure");
+    /* NORMAL: a commit does not fsync the WAL itself; metadb_durable does,
+     * once for every commit that finished before it started (group commit).
+     * No write returns to a caller before its commit is durable. */
+    err = exec_sql(c->h, "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;", "configure");
     if (err)
         goto fail;
     *out = c;
@@ -475,7 +485,6 @@ static int bind_text(sqlite3_stmt *s, int i, const char *v)
     return sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
 }
 
-/* Step s to completion (ignoring rows) and reset it. */
 void metadb_write_enter(struct metadb *db)
 {
     pthread_mutex_lock(&db->write_mu);
@@ -486,6 +495,46 @@ void metadb_write_leave(struct metadb *db)
     pthread_mutex_unlock(&db->write_mu);
 }
 
+/* fsync the WAL through this connection's own handle on it. */
+static int wal_sync(sqlite3 *h)
+{
+    sqlite3_file *f = NULL;
+    if (sqlite3_file_control(h, "main", SQLITE_FCNTL_JOURNAL_POINTER, &f) != SQLITE_OK || !f ||
+        !f->pMethods)
+        return berr_set(BERR_DB, "metadata: no write-ahead log to sync");
+    int rc = f->pMethods->xSync(f, SQLITE_SYNC_NORMAL);
+    if (rc != SQLITE_OK)
+        return berr_set(BERR_DB, "metadata: cannot sync the write-ahead log (%s)",
+                        sqlite3_errstr(rc));
+    return 0;
+}
+
+int metadb_durable(struct metadb *db, sqlite3 *h)
+{
+    int err = 0;
+    pthread_mutex_lock(&db->sync_mu);
+    uint64_t mine = ++db->commit_seq; /* our commit finished before this */
+    while (err == 0 && db->synced_seq < mine) {
+        if (db->syncing) {
+            pthread_cond_wait(&db->sync_cv, &db->sync_mu);
+            continue;
+        }
+        uint64_t target = db->commit_seq; /* every one of these has finished */
+        db->syncing = 1;
+        pthread_mutex_unlock(&db->sync_mu);
+        err = wal_sync(h);
+        pthread_mutex_lock(&db->sync_mu);
+        db->syncing = 0;
+        if (err == 0 && target > db->synced_seq)
+            db->synced_seq = target;
+        pthread_cond_broadcast(&db->sync_cv);
+    }
+    pthread_mutex_unlock(&db->sync_mu);
+    return err;
+}
+
+/* Step s to completion (ignoring rows) and reset it. A write outside a
+ * transaction returns once it is durable. */
 static int stmt_run(struct conn *c, sqlite3_stmt *s, const char *what)
 {
     int err = 0;
@@ -499,6 +548,8 @@ static int stmt_run(struct conn *c, sqlite3_stmt *s, const char *what)
     if (rc != SQLITE_DONE)
         err = db_err(c->h, what);
     sqlite3_reset(s);
+    if (err == 0 && c->db && !sqlite3_stmt_readonly(s) && sqlite3_get_autocommit(c->h))
+        err = metadb_durable(c->db, c->h);
     return err;
 }
 
@@ -566,6 +617,8 @@ static int tx_commit(struct conn *c)
     if (err)
         tx_abort(c);
     tx_release(c);
+    if (err == 0) /* outside the write mutex: others commit while we sync */
+        err = metadb_durable(c->db, c->h);
     return err;
 }
 
@@ -662,6 +715,8 @@ int metadb_open(struct metadb **out, const char *path)
     pthread_mutexattr_init(&attr);
     pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
     pthread_mutex_init(&db->write_mu, &attr);
+    pthread_mutex_init(&db->sync_mu, NULL);
+    pthread_cond_init(&db->sync_cv, NULL);
     pthread_mutexattr_destroy(&attr);
 
     err = conn_get(db, &c);
@@ -700,6 +755,8 @@ void metadb_free(struct metadb *db)
     pthread_mutex_unlock(&db->mu);
     pthread_mutex_destroy(&db->mu);
     pthread_mutex_destroy(&db->write_mu);
+    pthread_mutex_destroy(&db->sync_mu);
+    pthread_cond_destroy(&db->sync_cv);
     free(db->path);
     free(db);
 }

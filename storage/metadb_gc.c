@@ -261,6 +261,8 @@ int meta_tx_commit(struct meta_tx *tx)
     if (err)
         rollback_open(tx);
     metadb_write_leave(tx->db);
+    if (err == 0) /* the collector unlinks files only after this */
+        err = metadb_durable(tx->db, tx->h);
     free(tx);
     return err;
 }

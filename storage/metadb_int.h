@@ -31,5 +31,9 @@ int metadb_err(sqlite3 *h, const char *what);
  * from BEGIN IMMEDIATE to COMMIT/ROLLBACK. */
 void metadb_write_enter(struct metadb *db);
 void metadb_write_leave(struct metadb *db);
+/* Return once every commit this thread made on connection h is durable
+ * (fsync of the WAL, shared with concurrent committers). Call after a
+ * successful COMMIT, outside the write mutex. 0 or BERR_DB. */
+int metadb_durable(struct metadb *db, sqlite3 *h);
 
 #endif
