@@ -326,8 +326,17 @@ static int orphan_check(struct fsck *f, struct suspect *x)
     if (row != 0)
         return row < 0 ? row : 0; /* published meanwhile */
     int fixed = 0;
+    struct driver_stat st;
+    int rc = driver_stat(blobstore_driver(f->st->bs), x->key, &st);
+    if (rc == BERR_NOT_FOUND) {
+        berr_clear();
+        return 0; /* gone meanwhile */
+    }
+    if (rc < 0)
+        return rc;
+    x->mtime = st.mtime; /* a publish may have put a fresh copy in place */
     if (f->opt->repair && x->mtime < f->cutoff) {
-        int rc = blobstore_remove(f->st->bs, &x->d);
+        rc = blobstore_remove(f->st->bs, &x->d);
         if (rc == BERR_BLOB_UNKNOWN) {
             berr_clear();
             return 0;

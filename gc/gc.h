@@ -35,10 +35,11 @@ struct gc_store {
 
 /* Points of a run where the test hook is called (tests/unit/gc). */
 enum gc_point {
-    GC_POINT_MARKED,       /* the mark is done, no lock is held (d = NULL) */
-    GC_POINT_BLOB_DELETED, /* a blob row is deleted, its file not yet moved; lock held */
-    GC_POINT_BLOB_TRASHED, /* its file is in trash/, the transaction not committed */
-    GC_POINT_COMMITTED,    /* a sweep transaction committed (d = NULL) */
+    GC_POINT_MARKED,        /* the mark is done, no lock is held (d = NULL) */
+    GC_POINT_BLOB_DELETED,  /* a blob row is deleted, its file not yet moved; lock held */
+    GC_POINT_BLOB_TRASHED,  /* its file is in trash/, the transaction not committed */
+    GC_POINT_COMMITTED,     /* a sweep transaction committed (d = NULL) */
+    GC_POINT_ORPHANS_FOUND, /* orphan files found by the walk, none removed; no lock (d = NULL) */
 };
 
 struct gc_options {

@@ -372,12 +372,26 @@ static int orphan_walk(void *ctx, const char *key, const struct digest *d,
     return 0;
 }
 
-/* Under the lock: remove the file when there is still no row. */
+/* Under the lock: remove the file when there is still no row and it is still
+ * old. A publish puts a fresh digest's file in place outside the lock, so the
+ * file found by the walk may have been replaced by a young one since; one that
+ * lands between this check and the removal is caught by the publish, which
+ * re-checks its file under the lock and fails cleanly. */
 static int orphan_one(struct gc_run *g, struct entry *x)
 {
+    struct driver_stat st;
     int r = meta_blob_row(g->st->db, x->d.str, NULL);
     if (r != 0)
         return r < 0 ? r : 0; /* published meanwhile */
+    r = driver_stat(blobstore_driver(g->st->bs), x->key, &st);
+    if (r == BERR_NOT_FOUND) {
+        berr_clear();
+        return 0;
+    }
+    if (r < 0)
+        return r;
+    if (st.mtime >= g->policy.cutoff)
+        return 0; /* replaced by a fresh publish */
     r = blobstore_remove(g->st->bs, &x->d);
     if (r == BERR_BLOB_UNKNOWN) {
         berr_clear();
@@ -402,6 +416,7 @@ int gc_sweep_orphans(struct gc_run *g)
             g->rep->orphan_bytes += ow.e.v[i].size;
         }
     } else if (rc == 0) {
+        gc_hook(g, GC_POINT_ORPHANS_FOUND, NULL);
         rc = locked_batches(g, &ow.e, orphan_one);
     }
     free(ow.e.v);

@@ -10,7 +10,10 @@
  * Lock order (docs/gc.md): blobstore_place, blobstore_trash, blobstore_restore
  * and the removal of orphan files run while the metadata write lock is held
  * (inside meta_blob_publish or a meta_tx), so "is the file there?" and "is
- * the row there?" never change between a decision and its effect.
+ * the row there?" never change between a decision and its effect. The one
+ * placement outside the lock is a digest without any row (storage/upload.c):
+ * nothing decides about such a file but the orphan sweep, which re-checks the
+ * file's age under the lock, and the publish re-checks the file under it.
  */
 #ifndef BERTH_BLOBSTORE_H
 #define BERTH_BLOBSTORE_H

@@ -72,7 +72,11 @@ static size_t dir_len(const char *key)
     return slash == NULL ? 0 : (size_t)(slash - key);
 }
 
-/* Create every directory of key's parent (mkdir -p relative to the root). */
+static int fs_sync_parent(int rootfd, const char *key);
+
+/* Create every directory of key's parent (mkdir -p relative to the root). A
+ * directory this call creates is made durable in its parent, so a rename into
+ * it that is later made durable (fs_sync_parent) cannot be lost with it. */
 static int fs_mkdirs(int rootfd, const char *key)
 {
     char path[FS_KEY_MAX];
@@ -85,7 +89,11 @@ static int fs_mkdirs(int rootfd, const char *key)
         if (i < n && path[i] != '/')
             continue;
         path[i] = '\0';
-        if (mkdirat(rootfd, path, 0755) < 0 && errno != EEXIST) {
+        if (mkdirat(rootfd, path, 0755) == 0) {
+            int rc = fs_sync_parent(rootfd, path);
+            if (rc < 0)
+                return rc;
+        } else if (errno != EEXIST) {
             return fs_err(errno == ENOENT ? EIO : errno, "mkdir", key);
         }
         if (i < n)

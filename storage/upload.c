@@ -17,10 +17,17 @@
  *    hash, size and staged bytes, so no lock is taken per chunk and no
  *    database or storage I/O happens under the mutex.
  *  - session->hash != NULL  =>  it covers exactly session->size staged bytes.
- *  - finish verifies size and digest before anything is published; then the
- *    staged bytes are made durable under uploads/<id>.sealed (fsync, rename,
- *    fsync: outside any lock), and published in one metadata write
- *    transaction (meta_blob_publish): under the write lock the sealed file is
+ *  - finish verifies size and digest before anything is published. A digest
+ *    the metadata does not know yet is then put in place directly (fsync,
+ *    rename to its key, fsync of the directory: outside any lock, so
+ *    publishes flush in parallel) and its row and link are inserted in one
+ *    write transaction that first checks the file is still there. No
+ *    collector decides about such a file: the collector only takes files of
+ *    rows older than the grace period (none), or orphans older than it (it
+ *    re-checks the age under the lock, and the publish's check catches the
+ *    rare loss). A digest that has a row may be collected at any moment, so
+ *    its bytes are made durable under uploads/<id>.sealed and the choice is
+ *    made under the write lock (meta_blob_publish): the sealed file is
  *    renamed into place when the blob's file is missing, or dropped when it
  *    is there, and the row and link are inserted before COMMIT. The
  *    collector deletes a row and moves its file aside under the same lock,
@@ -49,6 +56,7 @@
 #include "image/base/err.h"
 #include "image/base/log.h"
 #include "image/base/xalloc.h"
+#include "storage/metadb_gc.h"
 
 /* Record activity in the database at most this often per session (seconds);
  * between touches the in-memory last_active protects a session from expiry. */
@@ -602,17 +610,75 @@ int upload_close(struct upload *u)
 
 struct publish {
     struct blobstore *bs;
-    const char *sealed;
+    const char *sealed; /* NULL: the bytes are already in place (fresh digest) */
     const struct digest *d;
     int64_t size;
     int placed;
 };
 
-/* meta_blob_publish's callback: runs with the metadata write lock held. */
+/* meta_blob_publish's callback: runs with the metadata write lock held. A
+ * sealed upload is put in place (or dropped when the blob is there); bytes
+ * already put in place outside the lock are checked to be still there - an
+ * orphan sweep or a collection with no grace may have taken them since. */
 static int publish_place(void *ctx)
 {
     struct publish *p = ctx;
-    return blobstore_place(p->bs, p->sealed, p->d, p->size, &p->placed);
+    if (p->sealed != NULL)
+        return blobstore_place(p->bs, p->sealed, p->d, p->size, &p->placed);
+    int64_t size;
+    int rc = blobstore_stat(p->bs, p->d, &size);
+    if (rc == BERR_BLOB_UNKNOWN || (rc == 0 && size != p->size))
+        return berr_set(BERR_IO,
+                        "blob %s was removed while it was published (a concurrent "
+                        "collection): push it again",
+                        p->d->str);
+    return rc;
+}
+
+/* Put verified bytes in place and record them. A digest without a blob row
+ * goes straight to its key outside any lock (fsync, rename, fsync of the
+ * blob's directory, in parallel with other publishes; no collector decides
+ * about a file without a young row), then the transaction only checks the
+ * file is still there. A digest with a row may be one the collector is about
+ * to take: its bytes are sealed and the decision is made under the lock. */
+static int publish(struct upload *u, const struct digest *d)
+{
+    struct upload_mgr *m = u->m;
+    struct publish pub = {m->bs, NULL, d, u->size, 0};
+    char key[PATHS_KEY_MAX], msg[512];
+    int rc = meta_blob_row(m->db, d->str, NULL);
+    if (rc == 0) {
+        rc = paths_blob(key, d);
+        if (rc < 0)
+            return rc;
+        rc = driver_writer_commit(u->w, key);
+        u->w = NULL;
+        if (rc == 0)
+            rc = meta_blob_publish(m->db, u->s->repo, d, u->size, publish_place, &pub);
+        /* A failure leaves at most a file without a row: an orphan the
+         * collector removes after the grace period (another publish of the
+         * same digest may be using it now). */
+        return rc;
+    }
+    if (rc < 0)
+        return rc;
+    rc = paths_upload_sealed(key, u->s->id);
+    if (rc < 0)
+        return rc;
+    rc = driver_writer_commit(u->w, key);
+    u->w = NULL;
+    if (rc == 0) {
+        pub.sealed = key;
+        rc = meta_blob_publish(m->db, u->s->repo, d, u->size, publish_place, &pub);
+        if (rc == 0 || pub.placed)
+            return rc;
+    }
+    /* A failed commit may still have renamed the bytes (only the directory
+     * fsync failed), a failed publish leaves them sealed: nothing refers to
+     * them. Keep the first failure's message. */
+    snprintf(msg, sizeof(msg), "%s", berr_message());
+    driver_remove(m->drv, key);
+    return berr_set(rc, "%s", msg);
 }
 
 int upload_finish(struct upload *u, const struct digest *expected, int64_t expect_size)
@@ -653,27 +719,7 @@ int upload_finish(struct upload *u, const struct digest *expected, int64_t expec
                       expected->str);
         goto end;
     }
-    /* Verified: seal (durable, outside the lock), then publish under the
-     * lock, then end the session. */
-    char sealed[PATHS_KEY_MAX], msg[512];
-    rc = paths_upload_sealed(sealed, s->id);
-    if (rc < 0)
-        goto end;
-    rc = driver_writer_commit(u->w, sealed);
-    u->w = NULL;
-    if (rc < 0)
-        goto drop_sealed;
-    struct publish pub = {m->bs, sealed, expected, u->size, 0};
-    rc = meta_blob_publish(m->db, s->repo, expected, u->size, publish_place, &pub);
-    if (rc == 0 || pub.placed)
-        goto end;
-drop_sealed:
-    /* A failed commit may still have renamed the bytes (only the directory
-     * fsync failed), a failed publish leaves them sealed: nothing refers to
-     * them. Keep the first failure's message. */
-    snprintf(msg, sizeof(msg), "%s", berr_message());
-    driver_remove(m->drv, sealed);
-    berr_set(rc, "%s", msg);
+    rc = publish(u, expected);
 end:
     upload_end(u);
     return rc;

@@ -20,7 +20,9 @@
 #include "gc_fixture.h"
 
 #include <pthread.h>
+#include <fcntl.h>
 #include <stdatomic.h>
+#include <sys/stat.h>
 
 #define PAUSE_US (300 * 1000) /* long enough for a thread to reach the lock */
 
@@ -150,6 +152,62 @@ static void test_unlocked_publish_loses_blob(void **state)
     int64_t size;
     assert_int_equal(blobstore_stat(fx->bs, &d, &size), BERR_BLOB_UNKNOWN);
     assert_int_equal(fx_rows_without_file(fx), 1);
+}
+
+/* ---- fresh publish vs. orphan sweep ------------------------------------------ */
+
+static const char ORPHAN_DATA[] = "bytes left by a publish that never committed";
+
+/* At the hook, play the first half of a fresh publish of the orphan's digest:
+ * its verified bytes are renamed over the old file (fresh mtime), the row is
+ * not committed yet. */
+static void orphan_hook(void *ctx, enum gc_point point, const struct digest *d)
+{
+    struct fx *fx = ctx;
+    (void)d;
+    if (point != GC_POINT_ORPHANS_FOUND)
+        return;
+    struct digest od;
+    struct driver_writer *w;
+    digest_of(&od, DIGEST_SHA256, ORPHAN_DATA, strlen(ORPHAN_DATA));
+    assert_int_equal(driver_writer_open(fx->drv, "uploads/fresh", 0, &w), 0);
+    assert_int_equal(driver_writer_append(w, ORPHAN_DATA, strlen(ORPHAN_DATA)), 0);
+    char key[PATHS_KEY_MAX];
+    assert_int_equal(paths_blob(key, &od), 0);
+    assert_int_equal(driver_writer_commit(w, key), 0);
+}
+
+/* The sweep found an old orphan; before it removes it, a publish puts fresh
+ * bytes of the same digest in place. The sweep re-checks the age under the
+ * lock and keeps them; the publish then commits its row. */
+static void test_orphan_replaced_by_fresh_publish(void **state)
+{
+    struct fx *fx = *state;
+    struct digest od;
+    struct driver_writer *w;
+    char key[PATHS_KEY_MAX];
+    digest_of(&od, DIGEST_SHA256, ORPHAN_DATA, strlen(ORPHAN_DATA));
+    assert_int_equal(paths_blob(key, &od), 0);
+    assert_int_equal(driver_writer_open(fx->drv, "uploads/old", 0, &w), 0);
+    assert_int_equal(driver_writer_append(w, ORPHAN_DATA, strlen(ORPHAN_DATA)), 0);
+    assert_int_equal(driver_writer_commit(w, key), 0);
+    char *path = xasprintf("%s/%s", fx->root, key);
+    int64_t now = (int64_t)time(NULL);
+    struct timespec old[2] = {{now - 7200, 0}, {now - 7200, 0}};
+    assert_int_equal(utimensat(AT_FDCWD, path, old, 0), 0);
+    free(path);
+
+    struct gc_options o = fx_opts();
+    o.grace = 3600;
+    o.now = now;
+    o.hook = orphan_hook;
+    o.hook_ctx = fx;
+    struct gc_report rep = fx_gc(fx, &o);
+    assert_int_equal(rep.orphans, 0);
+    gc_report_release(&rep);
+    assert_int_equal(meta_blob_link(fx->db, "fresh", &od, (int64_t)strlen(ORPHAN_DATA)), 0);
+    assert_true(fx_blob_intact(fx, &od, ORPHAN_DATA));
+    assert_int_equal(fx_rows_without_file(fx), 0);
 }
 
 /* ---- manifest PUT vs. collector ---------------------------------------------- */
@@ -288,6 +346,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_manifest_put_while_blob_collected, fx_setup,
                                         fx_teardown),
         cmocka_unit_test_setup_teardown(test_tag_between_mark_and_sweep, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_orphan_replaced_by_fresh_publish, fx_setup,
+                                        fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

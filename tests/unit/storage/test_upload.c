@@ -792,6 +792,58 @@ static void test_publish_under_lock(void **state)
     assert_int_equal(staged_count(fx), 0);
 }
 
+/* A driver whose next stat of a blob key first removes the blob: plays a
+ * collector (orphan sweep) that takes a fresh digest's file after the publish
+ * put it in place outside the lock and before its transaction checked it. */
+static struct driver_ops vanish_ops;
+static const struct driver_ops *vanish_inner;
+static int vanish_armed;
+
+static int vanish_stat(struct driver *d, const char *key, struct driver_stat *out)
+{
+    if (vanish_armed && strncmp(key, "blobs/", 6) == 0) {
+        vanish_armed = 0;
+        assert_int_equal(vanish_inner->remove(d, key), 0);
+    }
+    return vanish_inner->stat(d, key, out);
+}
+
+static int finish_once(struct fixture *fx, const char *data, const struct digest *d)
+{
+    struct upload *u;
+    assert_int_equal(upload_open_ephemeral(fx->m, REPO, DIGEST_SHA256, &u), 0);
+    assert_int_equal(upload_write(u, data, strlen(data)), 0);
+    return upload_finish(u, d, (int64_t)strlen(data));
+}
+
+/* A digest with no row is put in place before the transaction and checked
+ * inside it: no sealed file, and when the file is gone by then the publish
+ * fails cleanly (no row without its bytes) and a retry succeeds. */
+static void test_fresh_publish_checks_file(void **state)
+{
+    struct fixture *fx = *state;
+    const char *data = "fresh digest, placed outside the lock";
+    struct digest d;
+    digest_of(&d, DIGEST_SHA256, data, strlen(data));
+    vanish_inner = fx->drv->ops;
+    vanish_ops = *vanish_inner;
+    vanish_ops.stat = vanish_stat;
+    fx->drv->ops = &vanish_ops;
+
+    vanish_armed = 1;
+    assert_int_equal(finish_once(fx, data, &d), BERR_IO);
+    assert_int_equal(vanish_armed, 0);
+    assert_int_equal(meta_blob_row(fx->db, d.str, NULL), 0);
+    assert_not_published(fx, &d);
+    assert_int_equal(sealed_count(fx), 0);
+    assert_int_equal(staged_count(fx), 0);
+
+    assert_int_equal(finish_once(fx, data, &d), 0);
+    assert_published(fx, &d, data);
+    assert_int_equal(sealed_count(fx), 0);
+    fx->drv->ops = vanish_inner;
+}
+
 /* A failed publish leaves no sealed file behind; a sealed leftover of a
  * dead process is expired with its session. */
 static void test_sealed_leftovers(void **state)
@@ -839,6 +891,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_expire, setup, teardown),
         cmocka_unit_test_setup_teardown(test_publish_under_lock, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sealed_leftovers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fresh_publish_checks_file, setup, teardown),
         cmocka_unit_test(test_write_failure_rebuild),
         cmocka_unit_test(test_finish_faults),
     };
