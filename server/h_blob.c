@@ -8,12 +8,14 @@
 #include "server/handlers.h"
 
 #include "image/base/err.h"
+#include "image/base/log.h"
 #include "server/respond.h"
 
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define BLOB_CT "application/octet-stream"
@@ -69,12 +71,30 @@ static void blob_headers(struct request *r)
     respond_header(r, "Cache-Control", "max-age=31536000");
 }
 
+/* When a client finds a blob whose link is older than half the grace period,
+ * the link is renewed: a client that HEADs a layer and skips its upload relies
+ * on the link until its manifest arrives, and the collector takes unreferenced
+ * links older than the grace (docs/gc.md). At most one write per link per half
+ * grace; a failure only loses the renewal. */
+static void blob_renew(struct request *r, int64_t linked)
+{
+    int64_t half = r->srv->cfg->gc_grace / 2;
+    int64_t older_than = (int64_t)time(NULL) - half;
+    if (half <= 0 || linked >= older_than)
+        return; /* no grace to keep, or young enough */
+    if (meta_blob_renew(r->srv->db, r->name, &r->digest, older_than) < 0) {
+        log_warn("%s in %s: cannot renew its link: %s", r->digest.str, r->name, berr_message());
+        berr_clear();
+    }
+}
+
 int h_blob_head(struct request *r)
 {
-    int64_t size;
-    int rc = meta_blob_get(r->srv->db, r->name, &r->digest, &size);
+    int64_t size, linked;
+    int rc = meta_blob_get_link(r->srv->db, r->name, &r->digest, &size, &linked);
     if (rc < 0)
         return rc;
+    blob_renew(r, linked);
     blob_headers(r);
     respond_head(r, 200, BLOB_CT, size);
     return 0;
@@ -82,11 +102,12 @@ int h_blob_head(struct request *r)
 
 int h_blob_get(struct request *r)
 {
-    int64_t size, fsize, off = 0, len;
+    int64_t size, fsize, off = 0, len, linked;
     int fd = -1;
-    int rc = meta_blob_get(r->srv->db, r->name, &r->digest, &size);
+    int rc = meta_blob_get_link(r->srv->db, r->name, &r->digest, &size, &linked);
     if (rc < 0)
         return rc;
+    blob_renew(r, linked);
     rc = blobstore_open_read(r->srv->bs, &r->digest, &fd, &fsize);
     if (rc == BERR_BLOB_UNKNOWN)
         return berr_set(BERR_IO, "blob %s has a row but no data", r->digest.str);

@@ -140,6 +140,7 @@ enum stmt_id {
     ST_BLOB_GET,
     ST_BLOB_EXISTS,
     ST_BLOB_UNLINK,
+    ST_BLOB_RENEW,
     ST_BLOB_HOLDERS,
     ST_MANIFEST_ID,
     ST_MANIFEST_INSERT,
@@ -178,12 +179,15 @@ static const char *const stmt_sql[ST__COUNT] = {
                        " ON CONFLICT(repo_id, digest) DO UPDATE SET created = excluded.created",
     [ST_LINK_SIZE] = "SELECT b.size FROM repo_blobs rb JOIN blobs b ON b.digest = rb.digest"
                      " WHERE rb.repo_id = ?1 AND rb.digest = ?2",
-    [ST_BLOB_GET] = "SELECT b.size FROM repos r JOIN repo_blobs rb ON rb.repo_id = r.id"
+    [ST_BLOB_GET] = "SELECT b.size, rb.created FROM repos r JOIN repo_blobs rb ON rb.repo_id = r.id"
                     " JOIN blobs b ON b.digest = rb.digest WHERE r.name = ?1 AND rb.digest = ?2",
     [ST_BLOB_EXISTS] = "SELECT b.size FROM blobs b WHERE b.digest = ?1"
                        " AND EXISTS (SELECT 1 FROM repo_blobs rb WHERE rb.digest = b.digest)",
     [ST_BLOB_UNLINK] = "DELETE FROM repo_blobs"
                        " WHERE repo_id = (SELECT id FROM repos WHERE name = ?1) AND digest = ?2",
+    [ST_BLOB_RENEW] = "UPDATE repo_blobs SET created = ?3"
+                      " WHERE repo_id = (SELECT id FROM repos WHERE name = ?1) AND digest = ?2"
+                      " AND created < ?4",
     [ST_BLOB_HOLDERS] = "SELECT r.id, r.name FROM repo_blobs rb JOIN repos r ON r.id = rb.repo_id"
                         " WHERE rb.digest = ?1 ORDER BY r.name",
     [ST_MANIFEST_ID] = "SELECT id FROM manifests WHERE repo_id = ?1 AND digest = ?2",
@@ -924,6 +928,41 @@ rollback:
 
 int meta_blob_get(struct metadb *db, const char *repo, const struct digest *d, int64_t *size_out)
 {
+    return meta_blob_get_link(db, repo, d, size_out, NULL);
+}
+
+int meta_blob_renew(struct metadb *db, const char *repo, const struct digest *d, int64_t older_than)
+{
+    struct conn *c = NULL;
+    sqlite3_stmt *s = NULL;
+    int err = conn_get(db, &c);
+    if (err)
+        return err;
+    err = tx_begin(c);
+    if (err)
+        return err;
+    err = stmt_get(c, ST_BLOB_RENEW, &s);
+    if (err)
+        goto rollback;
+    if ((bind_text(s, 1, repo) | bind_text(s, 2, d->str) | sqlite3_bind_int64(s, 3, now_seconds()) |
+         sqlite3_bind_int64(s, 4, older_than)) != SQLITE_OK) {
+        err = db_err(c->h, "bind");
+        goto rollback;
+    }
+    err = stmt_run(c, s, "blob link renew");
+    if (err)
+        goto rollback;
+    int renewed = sqlite3_changes(c->h) > 0;
+    err = tx_commit(c);
+    return err ? err : renewed;
+rollback:
+    tx_rollback(c);
+    return err;
+}
+
+int meta_blob_get_link(struct metadb *db, const char *repo, const struct digest *d,
+                       int64_t *size_out, int64_t *linked_out)
+{
     struct conn *c = NULL;
     sqlite3_stmt *s = NULL;
     int rc = prepare(db, ST_BLOB_GET, &c, &s);
@@ -938,6 +977,8 @@ int meta_blob_get(struct metadb *db, const char *repo, const struct digest *d, i
         return berr_set(BERR_BLOB_UNKNOWN, "blob \"%s\" is not in repository \"%s\"", d->str, repo);
     if (size_out)
         *size_out = sqlite3_column_int64(s, 0);
+    if (linked_out)
+        *linked_out = sqlite3_column_int64(s, 1);
     sqlite3_reset(s);
     return 0;
 }

@@ -50,6 +50,16 @@ int meta_blob_publish(struct metadb *db, const char *repo, const struct digest *
                       meta_locked_fn place, void *place_ctx);
 /* Size of blob d if it is linked into repo, else BERR_BLOB_UNKNOWN. */
 int meta_blob_get(struct metadb *db, const char *repo, const struct digest *d, int64_t *size_out);
+/* meta_blob_get, plus the time the link was made or last renewed (seconds
+ * since the epoch; the collector's grace counts from it). */
+int meta_blob_get_link(struct metadb *db, const char *repo, const struct digest *d,
+                       int64_t *size_out, int64_t *linked_out);
+/* Renew the link repo->d (its collector grace starts again now) when it was
+ * made before older_than. 1 when renewed, 0 when young or not linked. A
+ * client that finds a blob (HEAD) and skips its upload relies on it until
+ * its manifest arrives. */
+int meta_blob_renew(struct metadb *db, const char *repo, const struct digest *d,
+                    int64_t older_than);
 /* Size of blob d if any repository has it, else BERR_BLOB_UNKNOWN. */
 int meta_blob_exists(struct metadb *db, const struct digest *d, int64_t *size_out);
 /* Remove the link repo->d. BERR_BLOB_UNKNOWN when not linked. */

@@ -313,6 +313,23 @@ check "online collector logs one line per collection" grep -qE 'gc: deleted [0-9
 check "app:v1 still intact after online collections" verify_pull "$SRV_URL" app v1 "$SINGLE_MANIFEST"
 check_clean_stop
 
+# A client that finds a blob (HEAD) and skips its upload relies on its link until the manifest
+# arrives: a HEAD of a link older than half the grace renews it. Two unreferenced uploads, both
+# older than the grace when the collector runs; only the one a client found meanwhile stays.
+start_berthd "$DATA" "$SRV_PORT" --gc.enabled false --gc.grace 6s || fail "berthd did not restart"
+head -c 3000 /dev/urandom >"$T/renew.a"
+head -c 3000 /dev/urandom >"$T/renew.b"
+push_blob "$SRV_URL" renew "$T/renew.a" && RENEW_A=$PB_DIGEST
+push_blob "$SRV_URL" renew "$T/renew.b" && RENEW_B=$PB_DIGEST
+sleep 5.1 # older than 4 s (the collector's grace below), and than half of the server's 6 s
+check "HEAD of an old link answers 200" test "$(status HEAD "/v2/renew/blobs/$RENEW_A")" = 200
+gc --grace 4s
+check "gc collects the old link nobody looked at ($(gcval links) link(s))" \
+    test "$(status HEAD "/v2/renew/blobs/$RENEW_B")" = 404 -a ! -e "$(blob_file "$RENEW_B")"
+check "gc keeps the link a HEAD renewed, and its file" \
+    test "$(status HEAD "/v2/renew/blobs/$RENEW_A")" = 200 -a -e "$(blob_file "$RENEW_A")"
+check_clean_stop
+
 # === 2. stress ====================================================================================
 
 start_berthd "" "" --gc.interval 1s --gc.grace "${STRESS_GRACE}s" --threads 8 || {

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "image/base/err.h"
@@ -174,6 +175,31 @@ static void test_thread_done_and_reuse(void **state)
 }
 
 /* ---- blobs ------------------------------------------------------------ */
+
+/* A link's time is reported, and renewed only when older than asked. */
+static void test_blob_renew(void **state)
+{
+    struct fixture *f = *state;
+    struct digest a, none;
+    int64_t size = 0, linked = 0, t0 = (int64_t)time(NULL);
+    dig(&a, "renewed blob");
+    dig(&none, "never linked");
+    assert_int_equal(meta_blob_link(f->db, "r", &a, 12), 0);
+    assert_int_equal(meta_blob_get_link(f->db, "r", &a, &size, &linked), 0);
+    assert_int_equal(size, 12);
+    assert_true(linked >= t0 && linked <= (int64_t)time(NULL));
+    /* Young: nothing to do. */
+    assert_int_equal(meta_blob_renew(f->db, "r", &a, linked), 0);
+    /* Not linked (other digest, other repository): nothing renewed or created. */
+    assert_int_equal(meta_blob_renew(f->db, "r", &none, INT64_MAX), 0);
+    assert_int_equal(meta_blob_renew(f->db, "other", &a, INT64_MAX), 0);
+    assert_int_equal(meta_blob_get(f->db, "r", &none, NULL), BERR_BLOB_UNKNOWN);
+    assert_int_equal(meta_repo_exists(f->db, "other"), 0);
+    /* Old (anything before "later" counts as old): renewed to now. */
+    assert_int_equal(meta_blob_renew(f->db, "r", &a, linked + 1000), 1);
+    assert_int_equal(meta_blob_get_link(f->db, "r", &a, NULL, &linked), 0);
+    assert_true(linked >= t0 && linked <= (int64_t)time(NULL));
+}
 
 static void test_blob_link_get_exists_unlink(void **state)
 {
@@ -804,6 +830,7 @@ int main(void)
         cmocka_unit_test(test_open_bad_path),
         cmocka_unit_test_setup_teardown(test_thread_done_and_reuse, setup, teardown),
         cmocka_unit_test_setup_teardown(test_blob_link_get_exists_unlink, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_blob_renew, setup, teardown),
         cmocka_unit_test_setup_teardown(test_repo_isolation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_blob_mount, setup, teardown),
         cmocka_unit_test_setup_teardown(test_manifest_put_get_head, setup, teardown),
