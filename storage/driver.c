@@ -69,6 +69,18 @@ int driver_writer_open(struct driver *d, const char *key, int append, struct dri
     return d->ops->writer_open(d, key, append, out);
 }
 
+int driver_writer_open_unnamed(struct driver *d, const char *dir, struct driver_writer **out)
+{
+    *out = NULL;
+    int rc = key_check(dir, 1);
+    if (rc < 0)
+        return rc;
+    size_t n = strlen(dir);
+    if (n == 0 || dir[n - 1] != '/')
+        return berr_set(BERR_INVALID, "storage directory \"%s\" must end with /", dir);
+    return d->ops->writer_open_unnamed(d, dir, out);
+}
+
 int driver_writer_append(struct driver_writer *w, const void *data, size_t len)
 {
     return w->driver->ops->writer_append(w, data, len);

@@ -12,6 +12,8 @@
  * left), append any number of times, then exactly one of commit (durable,
  * atomically published under the destination key), close (keep the staged
  * bytes for a later writer) or cancel (discard). All three free the writer.
+ * An unnamed writer (writer_open_unnamed) stages bytes no key names: nothing
+ * of it survives a cancel or a crash, and it cannot be closed and resumed.
  *
  * All functions return 0 or a negative BERR_* code (BERR_NOT_FOUND for a
  * missing key, BERR_IO otherwise) with a message.
@@ -43,6 +45,10 @@ struct driver_ops {
     /* Open a writer on `key`; with append != 0 keep existing bytes (the writer
      * starts at their end), else truncate. Parent "directories" are created. */
     int (*writer_open)(struct driver *d, const char *key, int append, struct driver_writer **out);
+    /* Open a writer on a new object without a key; `dir` ("uploads/") is
+     * where a driver may stage it. Only commit gives it a key (replacing
+     * what is there); close fails with BERR_INTERNAL (and cancels). */
+    int (*writer_open_unnamed)(struct driver *d, const char *dir, struct driver_writer **out);
     int (*writer_append)(struct driver_writer *w, const void *data, size_t len);
     /* Bytes in the object so far (existing + appended). */
     int64_t (*writer_size)(const struct driver_writer *w);
@@ -73,6 +79,7 @@ struct driver {
 int driver_stat(struct driver *d, const char *key, struct driver_stat *out);
 int driver_open_read(struct driver *d, const char *key, int *fd_out, int64_t *size_out);
 int driver_writer_open(struct driver *d, const char *key, int append, struct driver_writer **out);
+int driver_writer_open_unnamed(struct driver *d, const char *dir, struct driver_writer **out);
 int driver_writer_append(struct driver_writer *w, const void *data, size_t len);
 int64_t driver_writer_size(const struct driver_writer *w);
 int driver_writer_commit(struct driver_writer *w, const char *dest_key);
@@ -92,6 +99,8 @@ struct driver_writer {
 /* Constructors. */
 /* Files under `root` (created if missing). */
 int driver_fs_new(struct driver **out, const char *root);
+/* Tests: stage unnamed objects as named files, as without O_TMPFILE. */
+void driver_fs_no_tmpfile(struct driver *d);
 /* In memory (objects served through memfd for open_read). */
 int driver_mem_new(struct driver **out);
 /* Wraps `inner` (takes ownership): operation number `fail_at` (1-based,

@@ -2,7 +2,7 @@
  * driver_faulty.c - a driver that wraps another and fails its Nth operation.
  *
  * For tests of error paths: every fallible call through the vtable (stat,
- * open_read, writer_open, writer_append, writer_commit, writer_close, move,
+ * open_read, writer_open, writer_open_unnamed, writer_append, writer_commit, writer_close, move,
  * remove, walk) increments one counter; call number fail_at (1-based) - and,
  * when sticky, every later one - fails with BERR_IO instead of reaching the
  * inner driver. writer_size and writer_cancel cannot fail and are not
@@ -71,6 +71,22 @@ static int faulty_writer_open(struct driver *d, const char *key, int append,
     if (faulty_hit(f, "writer_open"))
         return BERR_IO;
     int rc = driver_writer_open(f->inner, key, append, &inner);
+    if (rc < 0)
+        return rc;
+    struct faulty_writer *w = xcalloc(1, sizeof(*w));
+    w->base.driver = d;
+    w->inner = inner;
+    *out = &w->base;
+    return 0;
+}
+
+static int faulty_writer_open_unnamed(struct driver *d, const char *dir, struct driver_writer **out)
+{
+    struct faulty_driver *f = (struct faulty_driver *)d;
+    struct driver_writer *inner;
+    if (faulty_hit(f, "writer_open_unnamed"))
+        return BERR_IO;
+    int rc = driver_writer_open_unnamed(f->inner, dir, &inner);
     if (rc < 0)
         return rc;
     struct faulty_writer *w = xcalloc(1, sizeof(*w));
@@ -160,6 +176,7 @@ static const struct driver_ops faulty_ops = {
     .stat = faulty_stat,
     .open_read = faulty_open_read,
     .writer_open = faulty_writer_open,
+    .writer_open_unnamed = faulty_writer_open_unnamed,
     .writer_append = faulty_writer_append,
     .writer_size = faulty_writer_size,
     .writer_commit = faulty_writer_commit,

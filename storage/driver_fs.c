@@ -6,10 +6,16 @@
  * never matters. A writer's staged object is an ordinary file under its own
  * key (e.g. uploads/<id>), visible to stat and open_read while it grows.
  *
+ * An unnamed writer's object is an O_TMPFILE in the directory it names: no
+ * directory entry (and no directory lock) until commit links it under its
+ * key through /proc/self/fd, and nothing to clean up after a crash. Without
+ * O_TMPFILE or /proc it is a named file with a unique name instead.
+ *
  * Invariants:
- *  - commit = fsync(file) -> rename(staged, dest) -> fsync(dest's directory):
- *    a published key always holds complete, durable bytes; a reader sees
- *    either the old object or the new one, never a partial file.
+ *  - commit = fsync(file) -> rename(staged, dest) -> fsync(dest's directory)
+ *    (link instead of rename for an unnamed file; link then rename when dest
+ *    exists): a published key always holds complete, durable bytes; a reader
+ *    sees either the old object or the new one, never a partial file.
  *  - parent directories are created on demand (first try, then mkdir -p on
  *    ENOENT and retry), so the common path costs no extra syscalls.
  *  - errors: ENOENT -> BERR_NOT_FOUND, anything else -> BERR_IO with the
@@ -20,6 +26,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +41,7 @@
 struct fs_driver {
     struct driver base;
     int rootfd;
+    int tmpfile_ok; /* O_TMPFILE objects can be linked through /proc/self/fd */
 };
 
 /* Writers coalesce small appends (HTTP pieces of 16-64 KiB) into writes of
@@ -52,7 +60,9 @@ struct fs_writer {
     int64_t synced_upto; /* file offset up to which writeback was started */
     char *buf;           /* NULL until the object is past FS_BUF_AFTER */
     size_t blen;
-    char *key;
+    char *key;     /* the staged file's key; for messages only when unnamed */
+    int unnamed;   /* an O_TMPFILE: no key until commit links it */
+    int anonymous; /* opened by writer_open_unnamed (O_TMPFILE or not): no close */
 };
 
 /* Map errno to a code with a message naming the operation and the key. */
@@ -197,6 +207,81 @@ static int fs_writer_open(struct driver *d, const char *key, int append, struct 
     return 0;
 }
 
+/* A new file without a name (O_TMPFILE in dir): a cancel or a crash leaves
+ * nothing, and creating it takes no directory lock. Where O_TMPFILE or
+ * /proc is missing, a named file under dir with a unique name instead. */
+static int fs_writer_open_unnamed(struct driver *d, const char *dir, struct driver_writer **out)
+{
+    struct fs_driver *fs = (struct fs_driver *)d;
+    char path[FS_KEY_MAX];
+    size_t n = strlen(dir) - 1; /* without the trailing '/' (driver.c checked it) */
+    if (n >= sizeof(path))
+        return berr_set(BERR_IO, "directory \"%s\" too long", dir);
+    memcpy(path, dir, n);
+    path[n] = '\0';
+    int fd = -1;
+    for (int attempt = 0; fs->tmpfile_ok && attempt < 2; attempt++) {
+        fd = openat(fs->rootfd, path, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
+        if (fd >= 0 || errno != ENOENT || attempt > 0)
+            break;
+        char key[FS_KEY_MAX];
+        snprintf(key, sizeof(key), "%s.", dir);
+        int rc = fs_mkdirs(fs->rootfd, key);
+        if (rc < 0)
+            return rc;
+    }
+    if (fd < 0 && fs->tmpfile_ok && errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
+        return fs_err(errno == ENOENT ? EIO : errno, "create an unnamed file in", dir);
+    if (fd < 0) {
+        static atomic_ulong counter;
+        char key[FS_KEY_MAX];
+        snprintf(key, sizeof(key), "%sunnamed-%ld-%lu", dir, (long)getpid(),
+                 atomic_fetch_add(&counter, 1));
+        int rc = fs_writer_open(d, key, 0, out);
+        if (rc == 0)
+            ((struct fs_writer *)*out)->anonymous = 1;
+        return rc;
+    }
+    struct fs_writer *w = xcalloc(1, sizeof(*w));
+    w->base.driver = d;
+    w->fd = fd;
+    w->key = xasprintf("%s(unnamed)", dir);
+    w->unnamed = 1;
+    w->anonymous = 1;
+    *out = &w->base;
+    return 0;
+}
+
+/* Give an unnamed file the key dest (replacing what is there). */
+static int fs_link_unnamed(struct fs_driver *fs, struct fs_writer *w, const char *dest)
+{
+    char proc[64], tmp[FS_KEY_MAX];
+    static atomic_ulong counter;
+    snprintf(proc, sizeof(proc), "/proc/self/fd/%d", w->fd);
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (linkat(AT_FDCWD, proc, fs->rootfd, dest, AT_SYMLINK_FOLLOW) == 0)
+            return 0;
+        if (errno != ENOENT || attempt > 0)
+            break;
+        int rc = fs_mkdirs(fs->rootfd, dest);
+        if (rc < 0)
+            return rc;
+    }
+    if (errno != EEXIST)
+        return fs_err(errno == ENOENT ? EIO : errno, "link to", dest);
+    /* link(2) does not replace: a fresh name next to dest, renamed over it. */
+    snprintf(tmp, sizeof(tmp), "%s.link-%ld-%lu", dest, (long)getpid(),
+             atomic_fetch_add(&counter, 1));
+    if (linkat(AT_FDCWD, proc, fs->rootfd, tmp, AT_SYMLINK_FOLLOW) < 0)
+        return fs_err(errno == ENOENT ? EIO : errno, "link to", tmp);
+    if (renameat(fs->rootfd, tmp, fs->rootfd, dest) < 0) {
+        int rc = fs_err(errno == ENOENT ? EIO : errno, "rename to", dest);
+        unlinkat(fs->rootfd, tmp, 0);
+        return rc;
+    }
+    return 0;
+}
+
 /* write(2) all of p[0..len). */
 static int fs_write_all(struct fs_writer *w, const char *p, size_t len)
 {
@@ -286,7 +371,11 @@ static int fs_writer_commit(struct driver_writer *dw, const char *dest_key)
         rc = fs_err(errno == ENOENT ? EIO : errno, "fsync", w->key);
         goto remove_staged;
     }
-    if (renameat(fs->rootfd, w->key, fs->rootfd, dest_key) < 0) {
+    if (w->unnamed) {
+        rc = fs_link_unnamed(fs, w, dest_key);
+        if (rc < 0)
+            goto remove_staged;
+    } else if (renameat(fs->rootfd, w->key, fs->rootfd, dest_key) < 0) {
         if (errno != ENOENT) {
             rc = fs_err(errno, "rename to", dest_key);
             goto remove_staged;
@@ -304,14 +393,21 @@ static int fs_writer_commit(struct driver_writer *dw, const char *dest_key)
     fs_writer_destroy(w);
     return rc;
 remove_staged:
-    unlinkat(fs->rootfd, w->key, 0);
+    if (!w->unnamed)
+        unlinkat(fs->rootfd, w->key, 0);
     fs_writer_destroy(w);
     return rc;
 }
 
+static void fs_writer_cancel(struct driver_writer *dw);
+
 static int fs_writer_close(struct driver_writer *dw)
 {
     struct fs_writer *w = (struct fs_writer *)dw;
+    if (w->anonymous) {
+        fs_writer_cancel(dw);
+        return berr_set(BERR_INTERNAL, "an unnamed file cannot be kept");
+    }
     int rc = fs_flush(w);
     if (close(w->fd) < 0 && errno != EINTR && rc == 0)
         rc = fs_err(errno, "close", w->key);
@@ -324,7 +420,8 @@ static void fs_writer_cancel(struct driver_writer *dw)
 {
     struct fs_writer *w = (struct fs_writer *)dw;
     struct fs_driver *fs = (struct fs_driver *)w->base.driver;
-    unlinkat(fs->rootfd, w->key, 0);
+    if (!w->unnamed)
+        unlinkat(fs->rootfd, w->key, 0);
     fs_writer_destroy(w);
 }
 
@@ -465,6 +562,7 @@ static const struct driver_ops fs_ops = {
     .stat = fs_stat,
     .open_read = fs_open_read,
     .writer_open = fs_writer_open,
+    .writer_open_unnamed = fs_writer_open_unnamed,
     .writer_append = fs_writer_append,
     .writer_size = fs_writer_size,
     .writer_commit = fs_writer_commit,
@@ -511,6 +609,12 @@ int driver_fs_new(struct driver **out, const char *root)
     struct fs_driver *fs = xcalloc(1, sizeof(*fs));
     fs->base.ops = &fs_ops;
     fs->rootfd = fd;
+    fs->tmpfile_ok = access("/proc/self/fd", X_OK) == 0;
     *out = &fs->base;
     return 0;
+}
+
+void driver_fs_no_tmpfile(struct driver *d)
+{
+    ((struct fs_driver *)d)->tmpfile_ok = 0;
 }

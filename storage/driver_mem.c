@@ -187,6 +187,16 @@ static int mem_writer_open(struct driver *d, const char *key, int append,
     return 0;
 }
 
+static int mem_writer_open_unnamed(struct driver *d, const char *dir, struct driver_writer **out)
+{
+    (void)dir;
+    struct mem_writer *w = xcalloc(1, sizeof(*w));
+    w->base.driver = d;
+    w->obj = obj_new(); /* in no entry until commit */
+    *out = &w->base;
+    return 0;
+}
+
 static int mem_writer_append(struct driver_writer *dw, const void *data, size_t len)
 {
     struct mem_writer *w = (struct mem_writer *)dw;
@@ -223,7 +233,7 @@ static void mem_writer_end(struct mem_writer *w, int unpublish)
 {
     struct mem_driver *m = (struct mem_driver *)w->base.driver;
     pthread_mutex_lock(&m->mu);
-    if (unpublish) {
+    if (unpublish && w->key != NULL) {
         long i = mem_find(m, w->key);
         if (i >= 0 && m->entries[i].obj == w->obj)
             mem_drop(m, (size_t)i);
@@ -240,8 +250,10 @@ static int mem_writer_commit(struct driver_writer *dw, const char *dest_key)
     struct mem_driver *m = (struct mem_driver *)w->base.driver;
     int rc = 0;
     pthread_mutex_lock(&m->mu);
-    long i = mem_find(m, w->key);
-    if (i >= 0 && m->entries[i].obj == w->obj) {
+    long i = w->key == NULL ? -1 : mem_find(m, w->key);
+    if (w->key == NULL) {
+        mem_put(m, dest_key, w->obj);
+    } else if (i >= 0 && m->entries[i].obj == w->obj) {
         mem_put(m, dest_key, w->obj);
         if (strcmp(w->key, dest_key) != 0)
             mem_drop(m, (size_t)mem_find(m, w->key));
@@ -256,8 +268,10 @@ static int mem_writer_commit(struct driver_writer *dw, const char *dest_key)
 
 static int mem_writer_close(struct driver_writer *dw)
 {
-    mem_writer_end((struct mem_writer *)dw, 0);
-    return 0;
+    struct mem_writer *w = (struct mem_writer *)dw;
+    int rc = w->key == NULL ? berr_set(BERR_INTERNAL, "an unnamed object cannot be kept") : 0;
+    mem_writer_end(w, 0);
+    return rc;
 }
 
 static void mem_writer_cancel(struct driver_writer *dw)
@@ -344,6 +358,7 @@ static const struct driver_ops mem_ops = {
     .stat = mem_stat,
     .open_read = mem_open_read,
     .writer_open = mem_writer_open,
+    .writer_open_unnamed = mem_writer_open_unnamed,
     .writer_append = mem_writer_append,
     .writer_size = mem_writer_size,
     .writer_commit = mem_writer_commit,

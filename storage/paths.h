@@ -23,6 +23,8 @@
 
 /* Key of a blob's data. Returns 0 or BERR_DIGEST_INVALID. */
 int paths_blob(char out[PATHS_KEY_MAX], const struct digest *d);
+/* Directory (key prefix) of staged uploads; unnamed writers stage here. */
+#define PATHS_UPLOADS_DIR "uploads/"
 /* Key of an upload's staged data. Returns 0 or BERR_UPLOAD_UNKNOWN when id is
  * not a canonical lowercase UUID. */
 int paths_upload(char out[PATHS_KEY_MAX], const char *id);

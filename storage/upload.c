@@ -530,9 +530,11 @@ int upload_open_ephemeral(struct upload_mgr *m, const char *repo, enum digest_al
     u = xcalloc(1, sizeof(*u));
     u->m = m;
     u->s = s;
+    /* Unnamed: a monolithic upload is never resumed, and a crash or a
+     * disconnect leaves nothing to expire. */
     rc = paths_upload(u->key, id);
     if (rc == 0)
-        rc = driver_writer_open(m->drv, u->key, 0, &u->w);
+        rc = driver_writer_open_unnamed(m->drv, PATHS_UPLOADS_DIR, &u->w);
     if (rc < 0) {
         session_drop(m, s);
         free(u);

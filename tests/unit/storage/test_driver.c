@@ -94,6 +94,14 @@ static int setup_fs(void **state)
     return setup_kind(state, KIND_FS);
 }
 
+/* The fs driver where O_TMPFILE is unavailable: unnamed objects are named files. */
+static int setup_fs_named(void **state)
+{
+    int rc = setup_kind(state, KIND_FS);
+    driver_fs_no_tmpfile(((struct fixture *)*state)->d);
+    return rc;
+}
+
 static int setup_mem(void **state)
 {
     return setup_kind(state, KIND_MEM);
@@ -326,6 +334,51 @@ static int seen_has(const struct seen *s, const char *key, int64_t size)
         if (strcmp(s->keys[i], key) == 0)
             return size < 0 || s->sizes[i] == size;
     return 0;
+}
+
+/* Objects of every kind anywhere in the store. */
+static int count_all(struct driver *d)
+{
+    struct seen s = {0};
+    assert_int_equal(driver_walk(d, "", walk_collect, &s), 0);
+    return s.n;
+}
+
+/* An unnamed writer: no key until commit (which creates directories and
+ * replaces an existing object), nothing left by a cancel, no close. */
+static void test_unnamed(void **state)
+{
+    struct fixture *fx = *state;
+    struct driver_writer *w;
+    put(fx->d, "blobs/u/old", "old");
+    int before = count_all(fx->d);
+
+    assert_int_equal(driver_writer_open_unnamed(fx->d, "uploads/", &w), 0);
+    assert_int_equal(driver_writer_append(w, "fresh ", 6), 0);
+    assert_int_equal(driver_writer_append(w, "bytes", 5), 0);
+    assert_int_equal(driver_writer_size(w), 11);
+    assert_int_equal(driver_writer_commit(w, "blobs/new/dir/n"), 0);
+    assert_content(fx->d, "blobs/new/dir/n", "fresh bytes");
+    assert_int_equal(count_all(fx->d), before + 1);
+
+    assert_int_equal(driver_writer_open_unnamed(fx->d, "uploads/", &w), 0);
+    assert_int_equal(driver_writer_append(w, "replaced", 8), 0);
+    assert_int_equal(driver_writer_commit(w, "blobs/u/old"), 0);
+    assert_content(fx->d, "blobs/u/old", "replaced");
+    assert_int_equal(count_all(fx->d), before + 1);
+
+    assert_int_equal(driver_writer_open_unnamed(fx->d, "uploads/", &w), 0);
+    assert_int_equal(driver_writer_append(w, "dropped", 7), 0);
+    driver_writer_cancel(w);
+    assert_int_equal(count_all(fx->d), before + 1);
+
+    assert_int_equal(driver_writer_open_unnamed(fx->d, "uploads/", &w), 0);
+    assert_int_equal(driver_writer_append(w, "kept?", 5), 0);
+    assert_int_equal(driver_writer_close(w), BERR_INTERNAL);
+    assert_int_equal(count_all(fx->d), before + 1);
+
+    assert_int_equal(driver_writer_open_unnamed(fx->d, "uploads", &w), BERR_INVALID);
+    assert_int_equal(driver_writer_open_unnamed(fx->d, "../x/", &w), BERR_INVALID);
 }
 
 static void test_walk(void **state)
@@ -691,6 +744,7 @@ static void test_faulty_other_ops(void **state)
         cmocka_unit_test_setup_teardown(test_write_commit_read, setup, teardown),                  \
         cmocka_unit_test_setup_teardown(test_append_reopen, setup, teardown),                      \
         cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),                             \
+        cmocka_unit_test_setup_teardown(test_unnamed, setup, teardown),                            \
         cmocka_unit_test_setup_teardown(test_commit_replaces, setup, teardown),                    \
         cmocka_unit_test_setup_teardown(test_move, setup, teardown),                               \
         cmocka_unit_test_setup_teardown(test_remove, setup, teardown),                             \
@@ -705,6 +759,9 @@ static void test_faulty_other_ops(void **state)
 int main(void)
 {
     const struct CMUnitTest fs_tests[] = {CONFORMANCE(setup_fs)};
+    const struct CMUnitTest fs_named_tests[] = {
+        cmocka_unit_test_setup_teardown(test_unnamed, setup_fs_named, teardown),
+    };
     const struct CMUnitTest mem_tests[] = {CONFORMANCE(setup_mem)};
     const struct CMUnitTest faulty_tests[] = {
         CONFORMANCE(setup_faulty_mem),           cmocka_unit_test(test_faulty_counts),
@@ -713,6 +770,8 @@ int main(void)
     };
     int failed = 0;
     failed += cmocka_run_group_tests_name("driver_fs", fs_tests, NULL, NULL);
+    failed +=
+        cmocka_run_group_tests_name("driver_fs without O_TMPFILE", fs_named_tests, NULL, NULL);
     failed += cmocka_run_group_tests_name("driver_mem", mem_tests, NULL, NULL);
     failed += cmocka_run_group_tests_name("driver_faulty", faulty_tests, NULL, NULL);
     return failed == 0 ? 0 : 1;

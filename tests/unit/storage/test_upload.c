@@ -440,9 +440,11 @@ static void test_sha512(void **state)
     assert_not_published(fx, &d256);
 }
 
-static void test_ephemeral(void **state)
+/* Monolithic uploads stage an unnamed file (O_TMPFILE): nothing under
+ * uploads/ while they run, nothing left behind. `named`: the fallback where
+ * O_TMPFILE is unavailable, a uniquely named file removed at the end. */
+static void run_ephemeral(struct fixture *fx, int named)
 {
-    struct fixture *fx = *state;
     const char *data = "monolithic upload";
     struct digest d, d5, wrong;
     struct upload *u;
@@ -450,9 +452,11 @@ static void test_ephemeral(void **state)
     digest_of(&d5, DIGEST_SHA512, data, strlen(data));
     digest_of(&wrong, DIGEST_SHA256, "nope", 4);
 
+    if (named)
+        driver_fs_no_tmpfile(fx->drv);
     assert_int_equal(upload_open_ephemeral(fx->m, REPO, DIGEST_SHA256, &u), 0);
     assert_string_equal(upload_id(u), "");
-    assert_int_equal(staged_count(fx), 1);
+    assert_int_equal(staged_count(fx), named);
     assert_int_equal(upload_write(u, data, 10), 0);
     assert_int_equal(upload_write(u, data + 10, strlen(data) - 10), 0);
     assert_int_equal(upload_finish(u, &d, (int64_t)strlen(data)), 0);
@@ -475,6 +479,24 @@ static void test_ephemeral(void **state)
     assert_int_equal(upload_write(u, data, strlen(data)), 0);
     assert_int_equal(upload_close(u), 0);
     assert_int_equal(staged_count(fx), 0);
+
+    /* The digest is known now: a second upload takes the sealed path. */
+    assert_int_equal(upload_open_ephemeral(fx->m, REPO, DIGEST_SHA256, &u), 0);
+    assert_int_equal(staged_count(fx), named);
+    assert_int_equal(upload_write(u, data, strlen(data)), 0);
+    assert_int_equal(upload_finish(u, &d, (int64_t)strlen(data)), 0);
+    assert_published(fx, &d, data);
+    assert_int_equal(staged_count(fx), 0);
+}
+
+static void test_ephemeral(void **state)
+{
+    run_ephemeral(*state, 0);
+}
+
+static void test_ephemeral_named_fallback(void **state)
+{
+    run_ephemeral(*state, 1);
 }
 
 static void test_identical_concurrent(void **state)
@@ -886,6 +908,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sha512, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ephemeral, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ephemeral_named_fallback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_identical_concurrent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_one_writer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_expire, setup, teardown),
