@@ -4,14 +4,16 @@
  *
  * Lexical (byte) order, keyset pagination: ?n= limits, ?last= resumes after
  * a value; when more remain, Link: </v2/...?n=N&last=X>; rel="next".
+ * The page comes from server/listpage.c (cached, validated by the
+ * repository's tag generation on every request).
  */
 #include "server/handlers.h"
 
 #include "image/base/err.h"
+#include "server/listpage.h"
 #include "server/respond.h"
 
 #include <errno.h>
-#include <jansson.h>
 #include <stdlib.h>
 
 #define LIST_MAX_N 10000
@@ -38,20 +40,17 @@ int h_tags_list(struct request *r)
 {
     long n;
     const char *last;
-    struct meta_list l = {0};
+    struct listcache_page p;
     int rc = list_params(r, &n, &last);
     if (rc < 0)
         return rc;
-    rc = meta_tags_list(r->srv->db, r->name, last, n, &l);
+    rc = listpage_tags(&p, r->srv->db, r->srv->lists, r->name, n, last);
     if (rc < 0)
         return rc;
-    json_t *tags = json_array();
-    for (size_t i = 0; i < l.n; i++)
-        json_array_append_new(tags, json_string(l.items[i]));
-    if (l.more && l.n > 0)
-        respond_header(r, "Link", "</v2/%s/tags/list?n=%ld&last=%s>; rel=\"next\"", r->name, n,
-                       l.items[l.n - 1]);
-    respond_json(r, 200, "application/json", json_pack("{s:s,s:o}", "name", r->name, "tags", tags));
-    meta_list_release(&l);
+    if (p.link)
+        respond_header(r, "Link", "%s", p.link);
+    respond_body(r, 200, "application/json", p.body, p.body_len); /* takes the body */
+    p.body = NULL;
+    listcache_page_release(&p);
     return 0;
 }

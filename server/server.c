@@ -10,6 +10,7 @@
 #include "image/base/log.h"
 #include "image/base/xalloc.h"
 #include "server/authz.h"
+#include "server/listcache.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -62,6 +63,9 @@ int server_open(struct server **out, const struct config *cfg)
     rc = authz_open(srv);
     if (rc < 0)
         goto fail;
+    rc = listcache_new(&srv->lists, LISTCACHE_ENTRIES, LISTCACHE_BYTES, LISTCACHE_MAX_PAGE);
+    if (rc < 0)
+        goto fail;
     free(dbpath);
     *out = srv;
     return 0;
@@ -75,6 +79,7 @@ void server_free(struct server *srv)
 {
     if (!srv)
         return;
+    listcache_free(srv->lists);
     authz_close(srv);
     upload_mgr_free(srv->uploads);
     metadb_free(srv->db);

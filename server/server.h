@@ -18,6 +18,7 @@
 
 struct auth;
 struct http;
+struct listcache;
 
 struct server {
     const struct config *cfg;
@@ -25,7 +26,8 @@ struct server {
     struct blobstore *bs;
     struct metadb *db;
     struct upload_mgr *uploads;
-    struct auth *auth; /* NULL when auth.mode = none */
+    struct auth *auth;       /* NULL when auth.mode = none */
+    struct listcache *lists; /* rendered tag lists and catalog pages */
     struct http *http;
     atomic_long inflight;  /* requests between first callback and completion */
     atomic_ullong next_id; /* request ids for logs */

@@ -12,6 +12,9 @@
  *   manifest_blobs(manifest_id, digest), manifest_children(manifest_id, child_digest)
  *   tags(repo_id, name, manifest_id, updated, PK(repo_id, name)), index (manifest_id)
  *   uploads(id PK, repo name, started, updated), index (updated)
+ *   tag_gen(repo_id PK, gen)     -- generation of each repository's tag names
+ *   list_gen(seq)                -- one row: generation of the repository names
+ * The generations are kept by triggers (migration 2).
  * Deleting a repository, a blob row or a manifest cascades to what hangs off it.
  * `payload` is the last column so that reading any other column of a manifest
  * never walks the payload's overflow pages.
@@ -122,6 +125,51 @@ static const char *const migrations[] = {
     "  started INTEGER NOT NULL,"
     "  updated INTEGER NOT NULL) WITHOUT ROWID;"
     "CREATE INDEX uploads_by_updated ON uploads(updated);",
+    /* 2: list generations, the validators of cached tag lists and catalog
+     * pages (docs/schema.md). tag_gen.gen changes with every change to a
+     * repository's set of tag names, list_gen.seq with every change to the
+     * set of repository names. Triggers keep both, so every writer (any
+     * process, any code path, ON DELETE CASCADE included) moves them in the
+     * transaction that makes the change. A name's generation never repeats:
+     * a repository that takes a name (insert, rename) starts above every
+     * generation an earlier holder of the name had, which the delete or
+     * rename of that holder folded into seq. Tag moves (the upsert's UPDATE
+     * of manifest_id) change no name and move nothing. A table of its own
+     * rather than a column of repos: ALTER TABLE costs every new database
+     * ~80 KiB of heap at its first start. */
+    "CREATE TABLE list_gen ("
+    "  id  INTEGER PRIMARY KEY CHECK (id = 1),"
+    "  seq INTEGER NOT NULL);"
+    "INSERT INTO list_gen(id, seq) VALUES (1, 0);"
+    "CREATE TABLE tag_gen ("
+    "  repo_id INTEGER PRIMARY KEY," /* repos.id; rows kept by the triggers */
+    "  gen     INTEGER NOT NULL);"
+    "INSERT INTO tag_gen(repo_id, gen) SELECT id, 0 FROM repos;"
+    "CREATE TRIGGER tags_gen_insert AFTER INSERT ON tags BEGIN"
+    "  UPDATE tag_gen SET gen = gen + 1 WHERE repo_id = NEW.repo_id;"
+    " END;"
+    "CREATE TRIGGER tags_gen_delete AFTER DELETE ON tags BEGIN"
+    "  UPDATE tag_gen SET gen = gen + 1 WHERE repo_id = OLD.repo_id;"
+    " END;"
+    "CREATE TRIGGER tags_gen_update AFTER UPDATE OF repo_id, name ON tags BEGIN"
+    "  UPDATE tag_gen SET gen = gen + 1 WHERE repo_id IN (OLD.repo_id, NEW.repo_id);"
+    " END;"
+    "CREATE TRIGGER repos_gen_insert AFTER INSERT ON repos BEGIN"
+    "  UPDATE list_gen SET seq = seq + 1;"
+    "  DELETE FROM tag_gen WHERE repo_id = NEW.id;"
+    "  INSERT INTO tag_gen(repo_id, gen) SELECT NEW.id, seq FROM list_gen;"
+    " END;"
+    "CREATE TRIGGER repos_gen_delete AFTER DELETE ON repos BEGIN"
+    "  UPDATE list_gen SET seq = max(seq, coalesce("
+    "    (SELECT gen FROM tag_gen WHERE repo_id = OLD.id), 0)) + 1;"
+    "  DELETE FROM tag_gen WHERE repo_id = OLD.id;"
+    " END;"
+    "CREATE TRIGGER repos_gen_rename AFTER UPDATE OF name ON repos BEGIN"
+    "  UPDATE list_gen SET seq = max(seq, coalesce("
+    "    (SELECT gen FROM tag_gen WHERE repo_id = OLD.id), 0)) + 1;"
+    "  DELETE FROM tag_gen WHERE repo_id = NEW.id;"
+    "  INSERT INTO tag_gen(repo_id, gen) SELECT NEW.id, seq FROM list_gen;"
+    " END;",
 };
 
 #define METADB_SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -153,7 +201,9 @@ enum stmt_id {
     ST_MANIFEST_HEAD_DIGEST,
     ST_MANIFEST_DELETE,
     ST_TAG_DELETE,
+    ST_TAGS_GEN,
     ST_TAGS_LIST,
+    ST_CATALOG_GEN,
     ST_CATALOG,
     ST_REFERRERS,
     ST_UPLOAD_CREATE,
@@ -222,6 +272,9 @@ static const char *const stmt_sql[ST__COUNT] = {
                       " AND name = ?2",
     [ST_TAGS_LIST] = "SELECT name FROM tags WHERE repo_id = ?1 AND name > ?2"
                      " ORDER BY name LIMIT ?3",
+    [ST_TAGS_GEN] = "SELECT r.id, g.gen FROM repos r LEFT JOIN tag_gen g ON g.repo_id = r.id"
+                    " WHERE r.name = ?1",
+    [ST_CATALOG_GEN] = "SELECT seq FROM list_gen WHERE id = 1",
     [ST_CATALOG] = "SELECT name FROM repos WHERE name > ?1 ORDER BY name LIMIT ?2",
     [ST_REFERRERS] = "SELECT m.digest, m.media_type, m.size, m.artifact_type, m.annotations"
                      " FROM repos r JOIN manifests m ON m.repo_id = r.id"
@@ -1378,75 +1431,193 @@ void meta_list_release(struct meta_list *l)
     memset(l, 0, sizeof(*l));
 }
 
-/* Collect column 0 of s's rows into out, at most n (n < 0: all), accepted by
- * filter (NULL: all); sets out->more when one more accepted row exists.
- * Resets s. */
-static int list_collect(struct conn *c, sqlite3_stmt *s, long n, meta_repo_filter filter,
-                        void *filter_ctx, struct meta_list *out)
+/* Call fn for column 0 of s's rows, at most n (n < 0: all), accepted by
+ * filter (NULL: all); *more_out = 1 when one more accepted row exists.
+ * Resets s. A negative code from fn stops the walk and is returned. */
+static int list_each(struct conn *c, sqlite3_stmt *s, long n, meta_repo_filter filter,
+                     void *filter_ctx, meta_name_fn fn, void *ctx, int *more_out)
 {
-    size_t cap = 0;
+    size_t count = 0;
+    *more_out = 0;
     for (;;) {
-        const unsigned char *name;
+        const char *name;
         int rc = stmt_row(c, s, "list");
-        if (rc < 0) {
-            meta_list_release(out);
+        if (rc <= 0)
             return rc;
-        }
-        if (rc == 0)
-            return 0;
-        name = sqlite3_column_text(s, 0);
-        if (!name || (filter && !filter(filter_ctx, (const char *)name)))
+        name = (const char *)sqlite3_column_text(s, 0);
+        if (!name || (filter && !filter(filter_ctx, name)))
             continue;
-        if (n >= 0 && out->n == (size_t)n) {
-            out->more = 1;
+        if (n >= 0 && count == (size_t)n) {
+            *more_out = 1;
             sqlite3_reset(s);
             return 0;
         }
-        list_push(out, &cap, name, sqlite3_column_bytes(s, 0));
+        rc = fn(ctx, name, (size_t)sqlite3_column_bytes(s, 0));
+        if (rc < 0) {
+            sqlite3_reset(s);
+            return rc;
+        }
+        count++;
     }
 }
 
-int meta_tags_list(struct metadb *db, const char *repo, const char *last, long n,
-                   struct meta_list *out)
+struct list_collector {
+    struct meta_list *out;
+    size_t cap;
+};
+
+static int list_collect_one(void *ctx, const char *name, size_t len)
+{
+    struct list_collector *lc = ctx;
+    list_push(lc->out, &lc->cap, (const unsigned char *)name, (int)len);
+    return 0;
+}
+
+/* list_each into a struct meta_list (released on failure). */
+static int list_collect(struct conn *c, sqlite3_stmt *s, long n, meta_repo_filter filter,
+                        void *filter_ctx, struct meta_list *out)
+{
+    struct list_collector lc = {out, 0};
+    int err = list_each(c, s, n, filter, filter_ctx, list_collect_one, &lc, &out->more);
+    if (err)
+        meta_list_release(out);
+    return err;
+}
+
+/* Id and tag generation of repository `repo`: 0, BERR_NAME_UNKNOWN (message
+ * set) or BERR_DB. */
+static int tags_gen_lookup(struct conn *c, const char *repo, int64_t *id_out, int64_t *gen_out)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = stmt_get(c, ST_TAGS_GEN, &s);
+    if (rc)
+        return rc;
+    if (bind_text(s, 1, repo) != SQLITE_OK)
+        return db_err(c->h, "bind");
+    rc = stmt_row(c, s, "repository lookup");
+    if (rc < 0)
+        return rc;
+    if (rc == 0)
+        return berr_set(BERR_NAME_UNKNOWN, "repository \"%s\" is not known", repo);
+    if (id_out)
+        *id_out = sqlite3_column_int64(s, 0);
+    /* no row: the triggers' table was edited by hand; nothing to validate with */
+    *gen_out = sqlite3_column_type(s, 1) == SQLITE_NULL ? -1 : sqlite3_column_int64(s, 1);
+    sqlite3_reset(s);
+    return 0;
+}
+
+int meta_tags_gen(struct metadb *db, const char *repo, int64_t *gen_out)
+{
+    struct conn *c = NULL;
+    int err = conn_get(db, &c);
+    if (err)
+        return err;
+    return tags_gen_lookup(c, repo, NULL, gen_out);
+}
+
+/* The generation is read by a statement that completes before the rows'
+ * statement starts: the rows are of that generation's state or of a later
+ * one, never an earlier one (see metadb.h). */
+int meta_tags_each(struct metadb *db, const char *repo, const char *last, long n, meta_name_fn fn,
+                   void *ctx, int *more_out, int64_t *gen_out)
 {
     struct conn *c = NULL;
     sqlite3_stmt *s = NULL;
-    int64_t repo_id;
+    int64_t repo_id, gen;
     int err;
 
-    memset(out, 0, sizeof(*out));
+    assert(fn && more_out);
+    *more_out = 0;
     err = prepare(db, ST_TAGS_LIST, &c, &s);
     if (err)
         return err;
-    err = repo_lookup(c, repo, &repo_id);
+    err = tags_gen_lookup(c, repo, &repo_id, &gen);
     if (err)
         return err;
+    if (gen_out)
+        *gen_out = gen;
     if (n == 0)
         return 0;
     if ((sqlite3_bind_int64(s, 1, repo_id) | bind_text(s, 2, last ? last : "") |
          sqlite3_bind_int64(s, 3, page_limit(n))) != SQLITE_OK)
         return db_err(c->h, "bind");
-    return list_collect(c, s, n, NULL, NULL, out);
+    return list_each(c, s, n, NULL, NULL, fn, ctx, more_out);
 }
 
-int meta_catalog(struct metadb *db, const char *last, long n, meta_repo_filter filter,
-                 void *filter_ctx, struct meta_list *out)
+int meta_tags_list(struct metadb *db, const char *repo, const char *last, long n,
+                   struct meta_list *out)
+{
+    struct list_collector lc = {out, 0};
+    memset(out, 0, sizeof(*out));
+    int err = meta_tags_each(db, repo, last, n, list_collect_one, &lc, &out->more, NULL);
+    if (err)
+        meta_list_release(out);
+    return err;
+}
+
+/* Generation of the repository list on connection c. */
+static int catalog_gen_lookup(struct conn *c, int64_t *gen_out)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = stmt_get(c, ST_CATALOG_GEN, &s);
+    if (rc)
+        return rc;
+    rc = stmt_row(c, s, "catalog generation");
+    if (rc < 0)
+        return rc;
+    if (rc == 0)
+        return berr_set(BERR_DB, "metadata: the list_gen row is missing");
+    *gen_out = sqlite3_column_int64(s, 0);
+    sqlite3_reset(s);
+    return 0;
+}
+
+int meta_catalog_gen(struct metadb *db, int64_t *gen_out)
+{
+    struct conn *c = NULL;
+    int err = conn_get(db, &c);
+    if (err)
+        return err;
+    return catalog_gen_lookup(c, gen_out);
+}
+
+int meta_catalog_each(struct metadb *db, const char *last, long n, meta_repo_filter filter,
+                      void *filter_ctx, meta_name_fn fn, void *ctx, int *more_out, int64_t *gen_out)
 {
     struct conn *c = NULL;
     sqlite3_stmt *s = NULL;
     int err;
 
-    memset(out, 0, sizeof(*out));
-    if (n == 0)
-        return 0;
+    assert(fn && more_out);
+    *more_out = 0;
     err = prepare(db, ST_CATALOG, &c, &s);
     if (err)
         return err;
+    if (gen_out) {
+        err = catalog_gen_lookup(c, gen_out);
+        if (err)
+            return err;
+    }
+    if (n == 0)
+        return 0;
     /* with a filter the page may need any number of rows: stop stepping instead */
     if ((bind_text(s, 1, last ? last : "") |
          sqlite3_bind_int64(s, 2, filter ? -1 : page_limit(n))) != SQLITE_OK)
         return db_err(c->h, "bind");
-    return list_collect(c, s, n, filter, filter_ctx, out);
+    return list_each(c, s, n, filter, filter_ctx, fn, ctx, more_out);
+}
+
+int meta_catalog(struct metadb *db, const char *last, long n, meta_repo_filter filter,
+                 void *filter_ctx, struct meta_list *out)
+{
+    struct list_collector lc = {out, 0};
+    memset(out, 0, sizeof(*out));
+    int err =
+        meta_catalog_each(db, last, n, filter, filter_ctx, list_collect_one, &lc, &out->more, NULL);
+    if (err)
+        meta_list_release(out);
+    return err;
 }
 
 /* ---- referrers -------------------------------------------------------- */

@@ -133,6 +133,40 @@ int meta_tags_list(struct metadb *db, const char *repo, const char *last, long n
 /* Repositories in lexical order, filtered (filter may be NULL), paginated as above. */
 int meta_catalog(struct metadb *db, const char *last, long n, meta_repo_filter filter,
                  void *filter_ctx, struct meta_list *out);
+
+/* Streaming listings, for callers that render rows as they come (no
+ * per-row allocation). fn gets each name (name[len] == '\0', valid only
+ * during the call) and returns 0 to go on or a negative BERR_* code, which
+ * stops the walk and is returned. fn runs while a read statement is open:
+ * it must not call metadb functions.
+ *
+ * Generations validate cached renderings of a listing. A repository's tag
+ * generation changes with every change to its set of tag names (tag created
+ * or deleted, directly or by the deletion of its manifest or repository; a
+ * tag moved to another manifest changes no name and keeps it), made by any
+ * process; the catalog generation changes with every change to the set of
+ * repository names. Both are kept by the database in the transaction of the
+ * change, never decrease, and a value is never reused for another state of
+ * the same name (a repository created again after a deletion starts above
+ * every value the old one had). So a rendering made from a listing of
+ * generation G is current exactly while the generation read now is G.
+ * The _each functions report the generation read before the rows: the rows
+ * are of that state or of a later one (which has a later generation), never
+ * of an earlier one. A generation of -1 means there is none to validate
+ * with (the database's generation rows were edited by hand): do not cache. */
+typedef int (*meta_name_fn)(void *ctx, const char *name, size_t len);
+/* Tag generation of repo. BERR_NAME_UNKNOWN when the repository does not exist. */
+int meta_tags_gen(struct metadb *db, const char *repo, int64_t *gen_out);
+/* meta_tags_list streamed to fn: *more_out as meta_list.more; *gen_out (may
+ * be NULL) the tag generation read first. */
+int meta_tags_each(struct metadb *db, const char *repo, const char *last, long n, meta_name_fn fn,
+                   void *ctx, int *more_out, int64_t *gen_out);
+/* Catalog generation (of the unfiltered repository list). */
+int meta_catalog_gen(struct metadb *db, int64_t *gen_out);
+/* meta_catalog streamed to fn, as meta_tags_each. */
+int meta_catalog_each(struct metadb *db, const char *last, long n, meta_repo_filter filter,
+                      void *filter_ctx, meta_name_fn fn, void *ctx, int *more_out,
+                      int64_t *gen_out);
 /* 1 when the repository exists, 0 when not, or a negative BERR_DB. */
 int meta_repo_exists(struct metadb *db, const char *repo);
 

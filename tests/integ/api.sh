@@ -465,6 +465,10 @@ for t in t1 t2; do
     put_manifest api/del "$t" "$(blob single "$SINGLE_MANIFEST")" "$OCI_MANIFEST"
     check_status 201 "tag $t"
 done
+# Every list below is asked right after a change to the list before it: a cached page must never
+# outlive the change (server/listpage.c).
+req GET /v2/api/del/tags/list
+check_json "tags list is [t1, t2] before the deletes" '.tags == ["t1","t2"]'
 if berthd_only "DELETE by tag (reference: 400 DIGEST_INVALID)"; then
     req DELETE /v2/api/del/manifests/t1
     check_status 202 "DELETE by tag"
@@ -488,6 +492,16 @@ check_status 404 "deleted manifest is gone"
 check_json_error MANIFEST_UNKNOWN
 req GET /v2/api/del/manifests/t2 "${ACCEPT_ALL[@]}"
 check_status 404 "tags of a deleted manifest are gone"
+if berthd_only "tags list of a repository whose tags all went (reference: 404)"; then
+    req GET /v2/api/del/tags/list
+    check_json "tags list is empty after the manifest's deletion" '.tags == []'
+    put_manifest api/del t3 "$(blob single "$SINGLE_MANIFEST")" "$OCI_MANIFEST"
+    check_status 201 "manifest pushed again as t3"
+    req GET /v2/api/del/tags/list
+    check_json "tags list is [t3] after the push" '.tags == ["t3"]'
+    req DELETE "/v2/api/del/manifests/$SINGLE_MANIFEST"
+    check_status 202 "DELETE by digest again"
+fi
 req DELETE "/v2/api/del/manifests/$SINGLE_MANIFEST"
 check_status 404 "DELETE of a deleted manifest"
 check_json_error MANIFEST_UNKNOWN
@@ -573,6 +587,19 @@ if [ "$TARGET" = berthd ]; then
     req GET "/v2/api/tags/tags/list?last=z9"
     check_status 200 "last= the last tag"
     check_json "nothing after the last tag" '.tags == []'
+    # the same page again after a tag put and a tag delete (never a stale cached page)
+    put_manifest api/tags zz "$(blob single "$SINGLE_MANIFEST")" "$OCI_MANIFEST"
+    check_status 201 "tag zz"
+    req GET "/v2/api/tags/tags/list?last=z9"
+    check_json "last=z9 after tagging zz gives [zz]" '.tags == ["zz"]'
+    req GET "/v2/api/tags/tags/list?n=1000"
+    check_json "n=1000 after tagging zz" '.tags == ($w + ["zz"])' --argjson w "$SORTED_TAGS"
+    req DELETE /v2/api/tags/manifests/zz
+    check_status 202 "DELETE tag zz"
+    req GET "/v2/api/tags/tags/list?last=z9"
+    check_json "last=z9 after deleting zz gives []" '.tags == []'
+    req GET "/v2/api/tags/tags/list?n=1000"
+    check_json "n=1000 after deleting zz" '.tags == $w' --argjson w "$SORTED_TAGS"
 fi
 req GET /v2/api/nosuchrepo/tags/list
 check_status 404 "tags of an unknown repository"

@@ -131,7 +131,7 @@ static void test_migrate_and_reopen(void **state)
     struct digest d;
     int64_t size = 0;
 
-    assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 1);
+    assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 2);
     assert_int_equal(raw_int(f->path, "SELECT count(*) FROM sqlite_schema WHERE name = 'tags'"), 1);
     dig(&d, "layer");
     assert_int_equal(meta_blob_link(f->db, "lib/a", &d, 5), 0);
@@ -139,7 +139,7 @@ static void test_migrate_and_reopen(void **state)
     f->db = NULL;
 
     assert_int_equal(metadb_open(&f->db, f->path), 0);
-    assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 1);
+    assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 2);
     assert_int_equal(meta_blob_get(f->db, "lib/a", &d, &size), 0);
     assert_int_equal(size, 5);
     metadb_free(f->db);
@@ -150,7 +150,7 @@ static void test_migrate_and_reopen(void **state)
     assert_int_equal(metadb_open(&f->db, f->path), BERR_DB);
     assert_null(f->db);
     assert_non_null(strstr(berr_message(), "newer"));
-    raw_exec(f->path, "PRAGMA user_version = 1");
+    raw_exec(f->path, "PRAGMA user_version = 2");
     assert_int_equal(metadb_open(&f->db, f->path), 0);
 }
 
@@ -625,6 +625,176 @@ static void test_catalog(void **state)
     meta_list_release(&l);
 }
 
+static int64_t tags_gen(struct metadb *db, const char *repo)
+{
+    int64_t gen = -1;
+    assert_int_equal(meta_tags_gen(db, repo, &gen), 0);
+    return gen;
+}
+
+static int64_t catalog_gen(struct metadb *db)
+{
+    int64_t gen = -1;
+    assert_int_equal(meta_catalog_gen(db, &gen), 0);
+    return gen;
+}
+
+/* Every change to a repository's set of tag names moves its generation, by
+ * any path (API, cascade, raw SQL from another connection); a tag move and
+ * changes elsewhere do not. */
+static void test_tag_generations(void **state)
+{
+    struct fixture *f = *state;
+    struct digest m1, m2, d;
+    int64_t g, g0, c0;
+
+    assert_int_equal(meta_tags_gen(f->db, "app", &g), BERR_NAME_UNKNOWN);
+    c0 = catalog_gen(f->db);
+    assert_int_equal(put(f->db, "app", "{\"v\":1}", "a", NULL, 0, NULL, 0, NULL, NULL, &m1), 0);
+    assert_true(catalog_gen(f->db) > c0);
+    g0 = tags_gen(f->db, "app");
+    assert_int_equal(put(f->db, "app", "{\"v\":1}", "b", NULL, 0, NULL, 0, NULL, NULL, &m1), 0);
+    g = tags_gen(f->db, "app");
+    assert_true(g > g0);
+    /* a re-put and a tag move change no name */
+    assert_int_equal(put(f->db, "app", "{\"v\":1}", "b", NULL, 0, NULL, 0, NULL, NULL, &m1), 0);
+    assert_int_equal(put(f->db, "app", "{\"v\":2}", "b", NULL, 0, NULL, 0, NULL, NULL, &m2), 0);
+    assert_int_equal(put(f->db, "app", "{\"v\":3}", NULL, NULL, 0, NULL, 0, NULL, NULL, &m2), 0);
+    assert_int_equal(tags_gen(f->db, "app"), g);
+    /* other repositories' changes leave it alone; the catalog moves only for new names */
+    c0 = catalog_gen(f->db);
+    assert_int_equal(put(f->db, "other", "{}", "x", NULL, 0, NULL, 0, NULL, NULL, &d), 0);
+    assert_int_equal(tags_gen(f->db, "app"), g);
+    assert_true(catalog_gen(f->db) > c0);
+    c0 = catalog_gen(f->db);
+    assert_int_equal(put(f->db, "other", "{}", "y", NULL, 0, NULL, 0, NULL, NULL, &d), 0);
+    assert_int_equal(catalog_gen(f->db), c0);
+
+    assert_int_equal(meta_tag_delete(f->db, "app", "b"), 0);
+    g0 = g;
+    g = tags_gen(f->db, "app");
+    assert_true(g > g0);
+    /* the manifest's deletion takes tag a by cascade */
+    assert_int_equal(meta_manifest_delete(f->db, "app", m1.str), 0);
+    g0 = g;
+    g = tags_gen(f->db, "app");
+    assert_true(g > g0);
+    /* another connection (another process: berthd gc, the sqlite3 shell) */
+    raw_exec(f->path, "PRAGMA foreign_keys = ON; INSERT INTO tags(repo_id, name, manifest_id, "
+                      "updated) SELECT repo_id, 'raw', id, 0 FROM manifests LIMIT 1");
+    g0 = g;
+    g = tags_gen(f->db, "app");
+    assert_true(g > g0);
+    raw_exec(f->path, "UPDATE tags SET name = 'renamed' WHERE name = 'raw'");
+    g0 = g;
+    g = tags_gen(f->db, "app");
+    assert_true(g > g0);
+}
+
+/* A repository deleted and created again under its name never reuses a
+ * generation of the old one, nor does the catalog. */
+static void test_generation_not_reused(void **state)
+{
+    struct fixture *f = *state;
+    struct digest m;
+    char tag[16];
+    int64_t g_old, g_new, c_old;
+
+    for (int i = 0; i < 20; i++) {
+        snprintf(tag, sizeof(tag), "t%d", i);
+        assert_int_equal(put(f->db, "app", "{}", tag, NULL, 0, NULL, 0, NULL, NULL, &m), 0);
+    }
+    g_old = tags_gen(f->db, "app");
+    c_old = catalog_gen(f->db);
+    raw_exec(f->path, "PRAGMA foreign_keys = ON; DELETE FROM repos WHERE name = 'app'");
+    assert_int_equal(meta_tags_gen(f->db, "app", &g_new), BERR_NAME_UNKNOWN);
+    assert_true(catalog_gen(f->db) > c_old);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM tags"), 0);
+    assert_int_equal(put(f->db, "app", "{}", "t0", NULL, 0, NULL, 0, NULL, NULL, &m), 0);
+    g_new = tags_gen(f->db, "app");
+    assert_true(g_new > g_old);
+    /* a rename takes a name too */
+    g_old = g_new;
+    raw_exec(f->path, "DELETE FROM repos WHERE name = 'app';"
+                      "INSERT INTO repos(name, created) VALUES ('tmp', 0);"
+                      "UPDATE repos SET name = 'app' WHERE name = 'tmp'");
+    assert_true(tags_gen(f->db, "app") > g_old);
+}
+
+static int stop_after_two(void *ctx, const char *name, size_t len)
+{
+    int *count = ctx;
+    assert_int_equal(strlen(name), len);
+    return ++*count == 2 ? BERR_TOO_LARGE : 0;
+}
+
+static int count_names(void *ctx, const char *name, size_t len)
+{
+    (void)name;
+    (void)len;
+    ++*(int *)ctx;
+    return 0;
+}
+
+static void test_list_each(void **state)
+{
+    struct fixture *f = *state;
+    struct digest m;
+    int count = 0, more = -1;
+    int64_t gen = -1;
+
+    for (int i = 0; i < 3; i++) {
+        char tag[16];
+        snprintf(tag, sizeof(tag), "t%d", i);
+        assert_int_equal(put(f->db, "app", "{}", tag, NULL, 0, NULL, 0, NULL, NULL, &m), 0);
+    }
+    /* the callback's error stops the walk and comes back; the statement is reset */
+    assert_int_equal(meta_tags_each(f->db, "app", NULL, -1, stop_after_two, &count, &more, NULL),
+                     BERR_TOO_LARGE);
+    assert_int_equal(count, 2);
+    count = 0;
+    assert_int_equal(meta_tags_each(f->db, "app", NULL, 2, count_names, &count, &more, &gen), 0);
+    assert_int_equal(count, 2);
+    assert_int_equal(more, 1);
+    assert_int_equal(gen, tags_gen(f->db, "app"));
+    count = 0;
+    assert_int_equal(
+        meta_catalog_each(f->db, NULL, -1, NULL, NULL, count_names, &count, &more, &gen), 0);
+    assert_int_equal(count, 1);
+    assert_int_equal(more, 0);
+    assert_int_equal(gen, catalog_gen(f->db));
+}
+
+/* A version 1 database (no generations) is migrated with its data. */
+static void test_migrate_from_v1(void **state)
+{
+    struct fixture *f = *state;
+    struct digest m;
+    struct meta_list l;
+    int64_t g;
+
+    assert_int_equal(put(f->db, "app", "{}", "a", NULL, 0, NULL, 0, NULL, NULL, &m), 0);
+    metadb_free(f->db);
+    f->db = NULL;
+    /* take the database back to version 1 */
+    raw_exec(f->path, "DROP TRIGGER tags_gen_insert; DROP TRIGGER tags_gen_delete;"
+                      "DROP TRIGGER tags_gen_update; DROP TRIGGER repos_gen_insert;"
+                      "DROP TRIGGER repos_gen_delete; DROP TRIGGER repos_gen_rename;"
+                      "DROP TABLE list_gen; DROP TABLE tag_gen; PRAGMA user_version = 1");
+    assert_int_equal(metadb_open(&f->db, f->path), 0);
+    assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 2);
+    assert_int_equal(meta_tags_list(f->db, "app", NULL, -1, &l), 0);
+    assert_int_equal(l.n, 1);
+    meta_list_release(&l);
+    g = tags_gen(f->db, "app");
+    assert_int_equal(g, 0);
+    assert_int_equal(put(f->db, "app", "{}", "b", NULL, 0, NULL, 0, NULL, NULL, &m), 0);
+    assert_true(tags_gen(f->db, "app") > g);
+    /* a generation row deleted by hand: -1, nothing to validate with */
+    raw_exec(f->path, "DELETE FROM tag_gen");
+    assert_int_equal(tags_gen(f->db, "app"), -1);
+}
+
 /* ---- referrers -------------------------------------------------------- */
 
 static void test_referrers(void **state)
@@ -841,6 +1011,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_manifest_and_tag_delete, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tags_pagination, setup, teardown),
         cmocka_unit_test_setup_teardown(test_catalog, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tag_generations, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_generation_not_reused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_list_each, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_from_v1, setup, teardown),
         cmocka_unit_test_setup_teardown(test_referrers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_uploads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, teardown),
