@@ -1,10 +1,15 @@
 /*
  * cmd_images.c - the local store's commands: `berth images`, `berth rmi`,
- * `berth tag`. They read and change tags only; blobs stay in the store.
+ * `berth prune`, `berth tag`. rmi removes tags, then (unless --no-prune)
+ * every blob and cached root filesystem no remaining tag needs; prune does
+ * the second part alone (prune.c). Both hold the exclusive store lock from
+ * the first change to the last; tag holds it shared, so a prune cannot remove
+ * the content of an image between the lookup of SRC and the new tag.
  */
 #include "client/cmds.h"
 
 #include "client/progress.h"
+#include "client/prune.h"
 #include "client/store.h"
 #include "client/unpack.h"
 #include "image/base/err.h"
@@ -100,20 +105,80 @@ static void drop_rootfs(struct store *s, const struct digest *dg)
     free(sub);
 }
 
+/* Take the exclusive store lock, saying so when it means waiting. */
+static int lock_exclusive(const struct cli *cli, struct store *s)
+{
+    int r = store_trylock(s, 1);
+    if (r != BERR_BUSY)
+        return r;
+    if (!cli->quiet)
+        fprintf(stderr, "berth: waiting for other berth processes to finish with the store\n");
+    return store_lock(s, 1);
+}
+
+static void print_deleted(void *ctx, const struct digest *d, int64_t size)
+{
+    (void)ctx;
+    (void)size;
+    printf("deleted %s\n", d->str);
+}
+
+/* Prune s and print what went (one "deleted DIGEST" line per blob unless
+ * quiet, then a total when `total`). */
+static int prune_and_report(const struct cli *cli, struct store *s, int total)
+{
+    struct prune_report rep;
+    int r = prune_store(&rep, s, cli->quiet ? NULL : print_deleted, NULL);
+    if (r == 0 && total && !cli->quiet) {
+        char sz[32];
+        progress_human(sz, sizeof(sz), rep.blob_bytes);
+        printf("%zu blob%s deleted, %s reclaimed", rep.blobs, rep.blobs == 1 ? "" : "s", sz);
+        if (rep.rootfs)
+            printf(", %zu root filesystem%s", rep.rootfs, rep.rootfs == 1 ? "" : "s");
+        if (rep.leftovers)
+            printf(", %zu leftover%s of interrupted commands", rep.leftovers,
+                   rep.leftovers == 1 ? "" : "s");
+        printf("\n");
+    }
+    return r;
+}
+
 int cmd_rmi(struct cli *cli, int argc, char **argv)
 {
-    if (argc < 2)
+    static const struct option opts[] = {
+        {"no-prune", no_argument, NULL, 'n'},
+        {"quiet", no_argument, NULL, 'q'},
+        {NULL, 0, NULL, 0},
+    };
+    int prune = 1;
+    for (;;) {
+        int c = getopt_long(argc, argv, "+q", opts, NULL);
+        if (c == -1)
+            break;
+        switch (c) {
+        case 'n':
+            prune = 0;
+            break;
+        case 'q':
+            cli->quiet = 1;
+            break;
+        default:
+            return cli_usage("rmi", "unknown option");
+        }
+    }
+    if (optind >= argc)
         return cli_usage("rmi", "expects at least one image reference");
     struct store *s = NULL;
     int r = store_open(&s, cli->home);
     if (r == 0)
-        r = store_lock(s, 1);
+        r = lock_exclusive(cli, s);
     if (r < 0) {
         store_free(s);
         return cli_fail(r);
     }
     int status = CLI_EXIT_OK;
-    for (int i = 1; i < argc; i++) {
+    int removed = 0;
+    for (int i = optind; i < argc; i++) {
         char *name = NULL;
         struct descriptor d;
         memset(&d, 0, sizeof(d));
@@ -123,6 +188,7 @@ int cmd_rmi(struct cli *cli, int argc, char **argv)
         if (r == 0)
             r = store_untag(s, name);
         if (r == 0) {
+            removed++;
             drop_rootfs(s, &d.digest);
             if (!cli->quiet)
                 printf("untagged %s\n", name);
@@ -132,8 +198,40 @@ int cmd_rmi(struct cli *cli, int argc, char **argv)
         descriptor_release(&d);
         free(name);
     }
+    if (prune && removed > 0) {
+        fflush(stdout);
+        r = prune_and_report(cli, s, 0);
+        if (r < 0)
+            status = cli_fail(r);
+    }
     store_free(s);
     return status;
+}
+
+int cmd_prune(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"quiet", no_argument, NULL, 'q'},
+        {NULL, 0, NULL, 0},
+    };
+    for (;;) {
+        int c = getopt_long(argc, argv, "+q", opts, NULL);
+        if (c == -1)
+            break;
+        if (c != 'q')
+            return cli_usage("prune", "unknown option");
+        cli->quiet = 1;
+    }
+    if (optind < argc)
+        return cli_usage("prune", "takes no arguments");
+    struct store *s = NULL;
+    int r = store_open(&s, cli->home);
+    if (r == 0)
+        r = lock_exclusive(cli, s);
+    if (r == 0)
+        r = prune_and_report(cli, s, 1);
+    store_free(s);
+    return r < 0 ? cli_fail(r) : CLI_EXIT_OK;
 }
 
 int cmd_tag(struct cli *cli, int argc, char **argv)
@@ -150,6 +248,8 @@ int cmd_tag(struct cli *cli, int argc, char **argv)
         r = local_name(&dst, cli, argv[2]);
     if (r == 0)
         r = store_open(&s, cli->home);
+    if (r == 0)
+        r = store_lock(s, 0);
     if (r == 0)
         r = store_resolve(&d, s, src);
     if (r == 0)

@@ -1,8 +1,9 @@
 /*
  * cmd_login.c - `berth login [-u USER] [-p PASS | --password-stdin] [HOST]`
  * checks the credentials against the registry (GET /v2/, through the Basic
- * or token flow) and only then saves them (creds.c, mode 0600);
- * `berth logout [HOST]` forgets them. The password is read without echo
+ * or token flow) and only then saves them (creds.c: with the credential
+ * helper Docker's config names for HOST, else in Berth's file, mode 0600);
+ * `berth logout [HOST]` forgets them (both places). The password is read without echo
  * from the terminal when not given, and never printed or logged.
  */
 #include "client/cmds.h"
@@ -109,8 +110,14 @@ int cmd_login(struct cli *cli, int argc, char **argv)
         r = regclient_ping(rc);
     if (r == 0)
         r = creds_store(host, user, pass);
-    if (r == 0 && !cli->quiet)
-        printf("logged in to %s\n", host);
+    if (r == 0 && !cli->quiet) {
+        char *helper = creds_helper_for(host);
+        if (helper)
+            printf("logged in to %s (credentials kept by docker-credential-%s)\n", host, helper);
+        else
+            printf("logged in to %s\n", host);
+        free(helper);
+    }
 cleanup:
     regclient_free(rc);
     free(user);

@@ -332,6 +332,12 @@ int cmd_push(struct cli *cli, int argc, char **argv)
     int r = store_open(&st, cli->home);
     if (r < 0)
         goto cleanup;
+    /* a local image's blobs must not be pruned while they are read, nor a
+     * temporary layout under home swept while it is in use */
+    if (strncmp(src, "oci:", 4) != 0)
+        r = store_lock(st, 0);
+    if (r < 0)
+        goto cleanup;
     if (strncmp(src, "oci:", 4) == 0) {
         r = src_open_oci(&ps, src + 4);
     } else if (apath) {

@@ -154,6 +154,10 @@ int cmd_run(struct cli *cli, int argc, char **argv)
         return CLI_EXIT_RUN_FAIL;
     }
     r = store_open(&s, cli->home);
+    /* shared from the lookup to the end of the unpack: a prune cannot take
+     * the image's blobs or the half-unpacked root filesystem meanwhile */
+    if (r == 0)
+        r = store_lock(s, 0);
     if (r == 0)
         r = run_resolve(&desc, cli, s, &ref, policy);
     if (r == 0)
@@ -172,10 +176,12 @@ int cmd_run(struct cli *cli, int argc, char **argv)
     struct stat st;
     if (stat(rootfs, &st) != 0) {
         struct unpack_opts uo = {.allow_devices = 0, .keep_owner = geteuid() == 0};
-        r = unpack_image(rootfs, s->layout, m, &uo);
+        r = unpack_image(rootfs, s->layout, m, ic.diff_ids, ic.n_diff_ids, &uo);
         if (r < 0)
             goto cleanup;
     }
+    /* the container runs on its own overlay: rmi and prune need not wait */
+    store_unlock(s);
     int exit_status = CLI_EXIT_RUN_FAIL;
     r = run_container(&exit_status, cli->home, rootfs, &ic, &ro);
     if (r == 0)

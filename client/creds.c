@@ -1,12 +1,16 @@
 /*
- * creds.c - read and write registry credential files (see creds.h).
+ * creds.c - read and write registry credentials (see creds.h).
  *
  * Writes go to a temporary file created 0600 in the same directory, then
  * rename(): a reader never sees a half-written file and the secret is never
  * readable by others, even for a moment. Passwords are never logged.
+ * Credential helpers named by Docker's config.json are run by credhelper.c;
+ * a helper that fails is reported as a warning on lookup (the request goes
+ * on without its credentials) and as an error on login and logout.
  */
 #include "client/creds.h"
 
+#include "client/credhelper.h"
 #include "image/b64.h"
 #include "image/base/err.h"
 #include "image/base/log.h"
@@ -77,14 +81,13 @@ static int load_json(json_t **out, const char *path)
     return 0;
 }
 
-static int lookup_in(char **user_out, char **pass_out, const char *path, const char *host)
+/* Look host up in the "auths" of a loaded credential file (path names it
+ * in messages). */
+static int lookup_auths(char **user_out, char **pass_out, json_t *root, const char *path,
+                        const char *host)
 {
-    json_t *root = NULL;
     char *dec = NULL;
-    int rc = load_json(&root, path);
-    if (rc < 0 || !root)
-        return rc < 0 ? rc : BERR_NOT_FOUND;
-    rc = BERR_NOT_FOUND;
+    int rc = BERR_NOT_FOUND;
     json_t *auths = json_object_get(root, "auths");
     const char *key;
     json_t *ent;
@@ -114,13 +117,67 @@ static int lookup_in(char **user_out, char **pass_out, const char *path, const c
             goto cleanup;
         }
     }
-    if (json_object_get(root, "credsStore") || json_object_get(root, "credHelpers"))
-        log_debug("credential helpers in '%s' are not supported", path);
 cleanup:
     if (dec) {
         explicit_bzero(dec, strlen(dec));
         free(dec);
     }
+    return rc;
+}
+
+/* The credential helper that Docker's config `root` names for host:
+ * credHelpers[host], else credsStore, else NULL. Owned by root. */
+static const char *helper_in(json_t *root, const char *host)
+{
+    json_t *helpers = json_object_get(root, "credHelpers");
+    const char *key;
+    json_t *v;
+    json_object_foreach(helpers, key, v)
+    {
+        const char *name = json_string_value(v);
+        if (name && *name && key_matches(key, host))
+            return name;
+    }
+    const char *store = json_string_value(json_object_get(root, "credsStore"));
+    return store && *store ? store : NULL;
+}
+
+char *creds_helper_for(const char *host)
+{
+    char *path = docker_config_path();
+    json_t *root = NULL;
+    char *name = NULL;
+    if (load_json(&root, path) < 0)
+        log_warn("%s", berr_message());
+    const char *h = root ? helper_in(root, host) : NULL;
+    if (h)
+        name = xstrdup(h);
+    json_decref(root);
+    free(path);
+    return name;
+}
+
+/* Look host up in Docker's config: its credential helper for host, then its
+ * "auths". */
+static int lookup_docker(char **user_out, char **pass_out, const char *path, const char *host)
+{
+    json_t *root = NULL;
+    int rc = load_json(&root, path);
+    if (rc < 0 || !root)
+        return rc < 0 ? rc : BERR_NOT_FOUND;
+    const char *helper = helper_in(root, host);
+    rc = BERR_NOT_FOUND;
+    if (helper) {
+        char *url = credhelper_server_url(host);
+        rc = credhelper_get(user_out, pass_out, helper, url);
+        if (rc == BERR_CONFIG) {
+            log_warn("%s", berr_message());
+            rc = BERR_NOT_FOUND;
+        }
+        free(url);
+    }
+    if (rc == BERR_NOT_FOUND)
+        rc = lookup_auths(user_out, pass_out, root, path, host);
     json_decref(root);
     return rc;
 }
@@ -129,9 +186,13 @@ int creds_lookup(char **user_out, char **pass_out, const char *host)
 {
     char *mine = creds_path();
     char *docker = docker_config_path();
-    int rc = lookup_in(user_out, pass_out, mine, host);
+    json_t *root = NULL;
+    int rc = load_json(&root, mine);
+    if (rc == 0)
+        rc = root ? lookup_auths(user_out, pass_out, root, mine, host) : BERR_NOT_FOUND;
+    json_decref(root);
     if (rc == BERR_NOT_FOUND)
-        rc = lookup_in(user_out, pass_out, docker, host);
+        rc = lookup_docker(user_out, pass_out, docker, host);
     free(mine);
     free(docker);
     return rc;
@@ -199,7 +260,8 @@ cleanup:
     return rc;
 }
 
-int creds_store(const char *host, const char *user, const char *pass)
+/* Store in Berth's own file. */
+static int file_store(const char *host, const char *user, const char *pass)
 {
     char *path = creds_path();
     json_t *root = NULL;
@@ -227,7 +289,8 @@ cleanup:
     return rc;
 }
 
-int creds_erase(const char *host)
+/* Remove host from Berth's own file. */
+static int file_erase(const char *host)
 {
     char *path = creds_path();
     json_t *root = NULL;
@@ -243,5 +306,49 @@ int creds_erase(const char *host)
 cleanup:
     json_decref(root);
     free(path);
+    return rc;
+}
+
+int creds_store(const char *host, const char *user, const char *pass)
+{
+    char *helper = creds_helper_for(host);
+    if (!helper)
+        return file_store(host, user, pass);
+    char *url = credhelper_server_url(host);
+    int rc = credhelper_store(helper, url, user, pass);
+    if (rc == 0) {
+        /* an older entry of our own would hide the helper's */
+        int e = file_erase(host);
+        if (e < 0 && e != BERR_NOT_FOUND)
+            log_warn("%s", berr_message());
+        berr_clear();
+    }
+    free(url);
+    free(helper);
+    return rc;
+}
+
+int creds_erase(const char *host)
+{
+    char *helper = creds_helper_for(host);
+    int found = 0;
+    int rc = 0;
+    if (helper) {
+        char *url = credhelper_server_url(host);
+        rc = credhelper_erase(helper, url);
+        free(url);
+        if (rc == 0)
+            found = 1;
+        else if (rc != BERR_NOT_FOUND)
+            goto cleanup;
+    }
+    rc = file_erase(host);
+    if (rc == 0)
+        found = 1;
+    else if (rc != BERR_NOT_FOUND)
+        goto cleanup;
+    rc = found ? 0 : berr_set(BERR_NOT_FOUND, "not logged in to '%s'", host);
+cleanup:
+    free(helper);
     return rc;
 }

@@ -7,7 +7,9 @@
 
 #include "image/base/err.h"
 #include "image/base/xalloc.h"
+#include "image/digest.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -31,6 +33,8 @@ struct decomp {
     int z_end; /* a gzip member just ended */
     ZSTD_DStream *zctx;
     int done;
+    struct digester *hash; /* of the compressed input, or NULL (not owned) */
+    int64_t in_total;      /* compressed bytes read from fd */
 };
 
 static int fill(struct decomp *d)
@@ -45,6 +49,9 @@ static int fill(struct decomp *d)
         return berr_set(BERR_IO, "cannot read layer: %s", strerror(errno));
     d->in_len = (size_t)r;
     d->in_pos = 0;
+    d->in_total += r;
+    if (d->hash && r > 0)
+        digester_update(d->hash, d->in, (size_t)r);
     if (r == 0)
         d->in_eof = 1;
     return 0;
@@ -68,6 +75,7 @@ int decomp_open(struct decomp **out, int fd)
         if (r == 0)
             d->in_eof = 1;
         d->in_len += (size_t)r;
+        d->in_total += r;
     }
     if (d->in_len >= 2 && d->in[0] == 0x1f && d->in[1] == 0x8b) {
         d->kind = DECOMP_GZIP;
@@ -90,6 +98,19 @@ fail:
     free(d->in);
     free(d);
     return rc;
+}
+
+void decomp_hash_input(struct decomp *d, struct digester *h)
+{
+    /* right after decomp_open: the buffer holds all that was read, none used */
+    assert(!d->hash && d->in_pos == 0 && d->in_total == (int64_t)d->in_len);
+    d->hash = h;
+    digester_update(h, d->in, d->in_len);
+}
+
+int64_t decomp_input_bytes(const struct decomp *d)
+{
+    return d->in_total;
 }
 
 enum decomp_kind decomp_kind(const struct decomp *d)

@@ -10,7 +10,10 @@
 #define BERTH_CLIENT_DECOMP_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
+
+struct digester;
 
 enum decomp_kind { DECOMP_NONE = 0, DECOMP_GZIP = 1, DECOMP_ZSTD = 2 };
 
@@ -22,6 +25,12 @@ struct decomp;
 int decomp_open(struct decomp **out, int fd);
 /* The format found. */
 enum decomp_kind decomp_kind(const struct decomp *d);
+/* Hash the compressed input too: every byte read from fd, including those
+ * decomp_open read to recognize the format, goes to h (not owned; must
+ * outlive d). Call right after decomp_open, before any decomp_read. */
+void decomp_hash_input(struct decomp *d, struct digester *h);
+/* Compressed bytes read from fd so far. */
+int64_t decomp_input_bytes(const struct decomp *d);
 /* Read up to n uncompressed bytes. Returns the count, 0 at the end, or a
  * negative BERR_* (BERR_INVALID for corrupt data, BERR_IO). */
 ssize_t decomp_read(struct decomp *d, void *buf, size_t n);

@@ -6,7 +6,9 @@
  * Authentication: the first request goes out with whatever is known for its
  * scope (a cached Bearer token, or Basic once the registry asked for it);
  * a 401 is answered once from its WWW-Authenticate challenge and the request
- * is sent again. Tokens are cached per scope for the life of the client.
+ * is sent again. Saved credentials (creds.c, perhaps a credential helper)
+ * are looked up at the first 401 only. Tokens are cached per scope for the
+ * life of the client.
  * Invariants: a response body goes to req->sink_fd only with a 2xx status
  * (error bodies always land in memory so they can be reported); secrets
  * never reach the log.
@@ -46,6 +48,7 @@ struct regclient {
     CURL *curl;
     char *user; /* NULL when no credentials */
     char *pass;
+    int creds_loaded; /* user/pass were given or looked up (on the first 401) */
     enum reg_auth auth;
     char *realm; /* Bearer token endpoint */
     char *service;
@@ -79,10 +82,7 @@ int regclient_new(struct regclient **out, const struct regclient_opts *opts)
     if (opts->username) {
         rc->user = xstrdup(opts->username);
         rc->pass = xstrdup(opts->password ? opts->password : "");
-    } else {
-        int r = creds_lookup(&rc->user, &rc->pass, opts->host);
-        if (r < 0 && r != BERR_NOT_FOUND)
-            log_warn("%s", berr_message());
+        rc->creds_loaded = 1;
     }
     *out = rc;
     return 0;
@@ -472,12 +472,26 @@ cleanup:
     return rc_;
 }
 
+/* Look up the saved credentials once, when the registry first asks for
+ * them: a registry that never does never runs a credential helper. */
+static void load_creds(struct regclient *rc)
+{
+    if (rc->creds_loaded)
+        return;
+    rc->creds_loaded = 1;
+    int r = creds_lookup(&rc->user, &rc->pass, rc->host);
+    if (r < 0 && r != BERR_NOT_FOUND)
+        log_warn("%s", berr_message());
+    berr_clear();
+}
+
 /* Handle a 401: learn the scheme from the challenge, get what it needs.
  * Returns 0 when a retry may succeed. */
 static int answer_challenge(struct regclient *rc, const char *scope, const char *www)
 {
     struct auth_challenge ch;
     int r;
+    load_creds(rc);
     if (!www)
         return berr_set(BERR_UNAUTHORIZED, "unauthorized: %s sent 401 without a challenge",
                         rc->host);

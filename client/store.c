@@ -87,7 +87,8 @@ char *store_path(const struct store *s, const char *sub)
     return xasprintf("%s/%s", s->home, sub);
 }
 
-int store_lock(struct store *s, int exclusive)
+/* flock the store's lock file with op (LOCK_SH/LOCK_EX, maybe LOCK_NB). */
+static int lock_op(struct store *s, int op)
 {
     if (s->lock_fd < 0) {
         char *p = store_path(s, "lock");
@@ -96,11 +97,29 @@ int store_lock(struct store *s, int exclusive)
         if (s->lock_fd < 0)
             return berr_set(BERR_IO, "cannot open the store lock: %s", strerror(errno));
     }
-    while (flock(s->lock_fd, exclusive ? LOCK_EX : LOCK_SH) < 0) {
+    while (flock(s->lock_fd, op) < 0) {
+        if (errno == EWOULDBLOCK && (op & LOCK_NB))
+            return berr_set(BERR_BUSY, "the store is in use by another berth process");
         if (errno != EINTR)
             return berr_set(BERR_IO, "cannot lock the store: %s", strerror(errno));
     }
     return 0;
+}
+
+int store_lock(struct store *s, int exclusive)
+{
+    return lock_op(s, exclusive ? LOCK_EX : LOCK_SH);
+}
+
+int store_trylock(struct store *s, int exclusive)
+{
+    return lock_op(s, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB);
+}
+
+void store_unlock(struct store *s)
+{
+    if (s->lock_fd >= 0)
+        flock(s->lock_fd, LOCK_UN);
 }
 
 /* The layout tag that stands for a full reference. image/layout.c accepts

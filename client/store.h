@@ -9,8 +9,14 @@
  *   $BERTH_HOME/uploads/     session URLs of unfinished chunked uploads
  *   $BERTH_HOME/rootfs/      unpacked root filesystems, one per manifest digest
  *   $BERTH_HOME/containers/  bundles of `berth run`
- *   $BERTH_HOME/lock         flock: shared while content is being added,
- *                            exclusive while content is being removed
+ *   $BERTH_HOME/lock         flock: shared while content is being added
+ *                            or used (pull, tag, push of a local image or
+ *                            an archive, unpacking for run), exclusive while
+ *                            content is being removed (rmi, prune). So a
+ *                            blob a pull just wrote is tagged before prune
+ *                            can look, and temporary files and directories
+ *                            found under the exclusive lock are leftovers of
+ *                            killed processes.
  */
 #ifndef BERTH_CLIENT_STORE_H
 #define BERTH_CLIENT_STORE_H
@@ -40,8 +46,15 @@ int store_open(struct store **out, const char *home);
 /* Close the store; accepts NULL. */
 void store_free(struct store *s);
 
-/* Take the store lock: shared (adding content) or exclusive (removing). */
+/* Take the store lock, waiting for it: shared (adding content, or reading
+ * content that must not vanish meanwhile) or exclusive (removing content).
+ * Taking it again converts it. Returns 0 or BERR_IO. */
 int store_lock(struct store *s, int exclusive);
+/* The same without waiting: 0, BERR_BUSY (another process holds it in a
+ * conflicting mode) or BERR_IO. */
+int store_trylock(struct store *s, int exclusive);
+/* Release the store lock (if held). */
+void store_unlock(struct store *s);
 
 /* "$BERTH_HOME/<sub>" (caller frees). */
 char *store_path(const struct store *s, const char *sub);

@@ -9,6 +9,13 @@
  * there. Hard link targets are resolved the same way from the root, so
  * they can only name files inside it.
  *
+ * Verification: with an expectation (unpack_image always has one) the
+ * compressed bytes are hashed as decomp.c reads them and the uncompressed
+ * tar stream as the tar reader pulls it, and the stream is read to its very
+ * end; only then are blob digest, size and diff_id compared. A mismatch is
+ * known after the layer was applied, so unpack_image works in a temporary
+ * directory and throws it away.
+ *
  * Opaque directories: entries created by the current layer are remembered
  * (a hash set of cleaned paths); ".wh..wh..opq" removes every child of its
  * directory that is not in the set, whatever the order of the tar members.
@@ -20,6 +27,7 @@
 #include "image/base/err.h"
 #include "image/base/log.h"
 #include "image/base/xalloc.h"
+#include "image/digest.h"
 #include "image/layout.h"
 #include "image/manifest.h"
 
@@ -514,22 +522,81 @@ cleanup:
     return rc;
 }
 
+/* The tar reader's source: the decompressed stream, hashed as it passes. */
+struct layer_src {
+    struct decomp *dc;
+    struct digester *tar_hash; /* or NULL */
+};
+
 static ssize_t read_decomp(void *ctx, void *buf, size_t n)
 {
-    return decomp_read(ctx, buf, n);
+    struct layer_src *src = ctx;
+    ssize_t r = decomp_read(src->dc, buf, n);
+    if (r > 0 && src->tar_hash)
+        digester_update(src->tar_hash, buf, (size_t)r);
+    return r;
 }
 
-int unpack_layer(int root_fd, int layer_fd, const struct unpack_opts *opts)
+/* Read what follows the tar's end marker (padding, or anything at all: the
+ * digests cover the whole stream) through the hashes. */
+static int drain(struct layer_src *src)
 {
-    struct decomp *dc = NULL;
+    char junk[64 * 1024];
+    for (;;) {
+        ssize_t r = read_decomp(src, junk, sizeof(junk));
+        if (r < 0)
+            return (int)r;
+        if (r == 0)
+            return 0;
+    }
+}
+
+/* Compare the finished hashes and size with what was expected. */
+static int check_expect(const struct unpack_expect *x, struct digester *blob_hash,
+                        struct digester *tar_hash, int64_t blob_bytes)
+{
+    struct digest got;
+    if (blob_hash) {
+        digester_final(blob_hash, &got);
+        if (!digest_equal(&got, x->blob))
+            return berr_set(BERR_DIGEST_INVALID, "the stored blob is corrupt: its content is %s",
+                            got.str);
+    }
+    if (x->blob_size >= 0 && blob_bytes != x->blob_size)
+        return berr_set(BERR_SIZE_INVALID, "the stored blob is %lld bytes, not %lld",
+                        (long long)blob_bytes, (long long)x->blob_size);
+    if (tar_hash) {
+        digester_final(tar_hash, &got);
+        if (!digest_equal(&got, x->diff_id))
+            return berr_set(BERR_DIGEST_INVALID,
+                            "uncompressed content is %s, but the image config's diff_id is %s",
+                            got.str, x->diff_id->str);
+    }
+    return 0;
+}
+
+int unpack_layer(int root_fd, int layer_fd, const struct unpack_expect *expect,
+                 const struct unpack_opts *opts)
+{
+    struct layer_src src = {0};
+    struct digester *blob_hash = NULL;
     struct apply a;
     memset(&a, 0, sizeof(a));
     a.root_fd = root_fd;
     a.o = opts;
-    int rc = decomp_open(&dc, layer_fd);
+    int rc = decomp_open(&src.dc, layer_fd);
     if (rc < 0)
         return rc;
-    a.tar = tar_reader_new(read_decomp, dc);
+    if (expect && expect->blob) {
+        rc = digester_new(&blob_hash, expect->blob->alg);
+        if (rc == 0)
+            decomp_hash_input(src.dc, blob_hash);
+    }
+    if (rc == 0 && expect && expect->diff_id)
+        rc = digester_new(&src.tar_hash, expect->diff_id->alg);
+    if (rc < 0)
+        goto cleanup;
+    a.tar = tar_reader_new(read_decomp, &src);
     for (;;) {
         struct tar_entry e;
         rc = tar_next(a.tar, &e);
@@ -540,21 +607,43 @@ int unpack_layer(int root_fd, int layer_fd, const struct unpack_opts *opts)
         if (rc < 0)
             break;
     }
+    if (rc == 0 && expect) {
+        rc = drain(&src);
+        if (rc == 0)
+            rc = check_expect(expect, blob_hash, src.tar_hash, decomp_input_bytes(src.dc));
+    }
+cleanup:
     tar_reader_free(a.tar);
-    decomp_free(dc);
+    digester_free(src.tar_hash);
+    digester_free(blob_hash);
+    decomp_free(src.dc);
     pathset_release(&a.created);
     return rc < 0 ? rc : 0;
 }
 
 int unpack_image(const char *dest, struct layout *l, const struct manifest *m,
-                 const struct unpack_opts *opts)
+                 char *const *diff_ids, size_t n_diff_ids, const struct unpack_opts *opts)
 {
+    if (n_diff_ids != m->n_layers)
+        return berr_set(BERR_MANIFEST_INVALID,
+                        "image config lists %zu diff_ids for the manifest's %zu layers", n_diff_ids,
+                        m->n_layers);
+    struct digest *ids = xcalloc(n_diff_ids ? n_diff_ids : 1, sizeof(*ids));
+    for (size_t i = 0; i < n_diff_ids; i++) {
+        if (digest_parse_cstr(&ids[i], diff_ids[i]) < 0) {
+            free(ids);
+            return berr_set(BERR_DIGEST_INVALID,
+                            "image config: rootfs.diff_ids[%zu] '%.80s' is not a digest", i,
+                            diff_ids[i]);
+        }
+    }
     char *tmp = xasprintf("%s.tmp.XXXXXX", dest);
     int root_fd = -1;
     int rc = 0;
     if (!mkdtemp(tmp)) {
         rc = berr_set(BERR_IO, "cannot create '%s': %s", tmp, strerror(errno));
         free(tmp);
+        free(ids);
         return rc;
     }
     chmod(tmp, 0755);
@@ -574,7 +663,8 @@ int unpack_image(const char *dest, struct layout *l, const struct manifest *m,
         rc = layout_blob_open(&fd, NULL, l, &d->digest);
         if (rc < 0)
             goto cleanup;
-        rc = unpack_layer(root_fd, fd, opts);
+        struct unpack_expect x = {.blob = &d->digest, .blob_size = d->size, .diff_id = &ids[i]};
+        rc = unpack_layer(root_fd, fd, &x, opts);
         close(fd);
         if (rc < 0) {
             char why[400];
@@ -597,5 +687,6 @@ cleanup:
     if (rc < 0)
         unpack_remove_tree(tmp);
     free(tmp);
+    free(ids);
     return rc;
 }

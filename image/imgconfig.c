@@ -45,6 +45,24 @@ static int get_strv(char ***out, json_t *obj, const char *key)
     return 0;
 }
 
+/* rootfs.diff_ids as strings. Lenient on purpose (a non-string entry becomes
+ * "", anything but an array means none): `inspect` shows any config, and the
+ * one user that relies on them, layer verification, refuses what is not a
+ * digest and a count that is not the layer count. */
+static void get_diff_ids(struct imgconfig *out, json_t *root)
+{
+    json_t *ids = json_object_get(json_object_get(root, "rootfs"), "diff_ids");
+    if (!json_is_array(ids))
+        return;
+    size_t n = json_array_size(ids);
+    out->diff_ids = xcalloc(n + 1, sizeof(*out->diff_ids));
+    for (size_t i = 0; i < n; i++) {
+        const char *s = json_string_value(json_array_get(ids, i));
+        out->diff_ids[i] = xstrdup(s ? s : "");
+    }
+    out->n_diff_ids = n;
+}
+
 int imgconfig_parse(struct imgconfig *out, const char *data, size_t len)
 {
     json_error_t jerr;
@@ -78,9 +96,8 @@ int imgconfig_parse(struct imgconfig *out, const char *data, size_t len)
         if (rc == 0)
             rc = get_str(&out->user, cfg, "User");
     }
-    if (rc < 0)
-        goto cleanup;
-    out->n_diff_ids = json_array_size(json_object_get(json_object_get(root, "rootfs"), "diff_ids"));
+    if (rc == 0)
+        get_diff_ids(out, root);
 cleanup:
     json_decref(root);
     if (rc < 0)
@@ -99,5 +116,6 @@ void imgconfig_release(struct imgconfig *c)
     strlist_free(c->env);
     free(c->working_dir);
     free(c->user);
+    strlist_free(c->diff_ids);
     memset(c, 0, sizeof(*c));
 }

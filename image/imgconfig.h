@@ -20,12 +20,15 @@ struct imgconfig {
     char **env;         /* same ("K=V") */
     char *working_dir;  /* owned or NULL */
     char *user;         /* owned or NULL */
-    size_t n_diff_ids;  /* rootfs.diff_ids */
+    char **diff_ids;    /* owned NULL-terminated rootfs.diff_ids (as written), or NULL */
+    size_t n_diff_ids;  /* their count */
 };
 
 /* Parse len bytes of config JSON into *out (fields owned by out). A missing
- * "config" object is allowed (every field unset). Returns 0 or
- * BERR_INVALID with a message naming the field. */
+ * "config" object is allowed (every field unset). rootfs.diff_ids are kept
+ * as written and not validated here (a non-string entry becomes ""):
+ * unpack_image() checks them. Returns 0 or BERR_INVALID with a message naming
+ * the field. */
 int imgconfig_parse(struct imgconfig *out, const char *data, size_t len);
 
 /* Free the fields; accepts a zeroed struct. */

@@ -568,6 +568,159 @@ int layout_blob_open(int *out_fd, int64_t *out_size, struct layout *l, const str
     return 0;
 }
 
+/* ---- walking, removing, cleaning --------------------------------------- */
+
+static const enum digest_alg walk_algs[] = {DIGEST_SHA256, DIGEST_SHA512};
+
+/* Open directory rel of the layout for reading its entries; *out NULL (and
+ * 0 returned) when it does not exist. */
+static int dir_open_at(DIR **out, int dirfd, const char *rel)
+{
+    *out = NULL;
+    int fd = openat(dirfd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? 0 : io_err(errno, "open", rel);
+    DIR *dir = fdopendir(fd);
+    if (!dir) {
+        int err = errno;
+        close(fd);
+        return io_err(err, "read directory", rel);
+    }
+    *out = dir;
+    return 0;
+}
+
+/* Walk one blobs/<alg> directory (see layout_blob_walk). */
+static int walk_alg(struct layout *l, enum digest_alg alg, layout_blob_fn fn, void *ctx)
+{
+    char rel[32];
+    DIR *dir;
+    snprintf(rel, sizeof(rel), "blobs/%s", digest_alg_name(alg));
+    int rc = dir_open_at(&dir, l->dirfd, rel);
+    if (rc < 0 || !dir)
+        return rc;
+    for (;;) {
+        errno = 0;
+        struct dirent *de = readdir(dir);
+        if (!de) {
+            if (errno)
+                rc = io_err(errno, "read directory", rel);
+            break;
+        }
+        char full[DIGEST_MAX_STR];
+        struct layout_blob_info b;
+        struct stat st;
+        int w = snprintf(full, sizeof(full), "%s:%s", digest_alg_name(alg), de->d_name);
+        if (w < 0 || (size_t)w >= sizeof(full))
+            continue;
+        if (digest_parse_cstr(&b.digest, full) < 0 || b.digest.alg != alg)
+            continue; /* a temporary file or a stray */
+        if (fstatat(dirfd(dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+            if (errno == ENOENT)
+                continue; /* removed meanwhile */
+            rc = io_err(errno, "stat", de->d_name);
+            break;
+        }
+        if (!S_ISREG(st.st_mode))
+            continue;
+        b.size = (int64_t)st.st_size;
+        b.mtime = (int64_t)st.st_mtime;
+        rc = fn(ctx, &b);
+        if (rc != 0)
+            break;
+    }
+    closedir(dir);
+    return rc;
+}
+
+int layout_blob_walk(struct layout *l, layout_blob_fn fn, void *ctx)
+{
+    for (size_t a = 0; a < sizeof(walk_algs) / sizeof(walk_algs[0]); a++) {
+        int rc = walk_alg(l, walk_algs[a], fn, ctx);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+int layout_blob_remove(struct layout *l, const struct digest *d)
+{
+    char rel[REL_MAX];
+    int rc = blob_relpath(rel, sizeof(rel), d);
+    if (rc < 0)
+        return rc;
+    if (unlinkat(l->dirfd, rel, 0) < 0) {
+        if (errno == ENOENT || errno == ENOTDIR)
+            return berr_set(BERR_BLOB_UNKNOWN, "blob %s is not in '%s'", d->str, l->path);
+        return io_err(errno, "remove", rel);
+    }
+    return 0;
+}
+
+/* Remove the ".tmp-" files of directory rel last written at least min_age
+ * seconds ago (min_age < 0: all of them). */
+static int tmp_clean_dir(size_t *files, int64_t *bytes, int top_fd, const char *rel,
+                         int64_t min_age)
+{
+    DIR *dir;
+    int rc = dir_open_at(&dir, top_fd, rel);
+    if (rc < 0 || !dir)
+        return rc;
+    time_t now = time(NULL);
+    for (;;) {
+        errno = 0;
+        struct dirent *de = readdir(dir);
+        if (!de) {
+            if (errno)
+                rc = io_err(errno, "read directory", rel);
+            break;
+        }
+        struct stat st;
+        if (strncmp(de->d_name, ".tmp-", 5) != 0)
+            continue;
+        if (fstatat(dirfd(dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+            continue;
+        if (min_age >= 0 && (int64_t)(now - st.st_mtime) < min_age)
+            continue;
+        if (unlinkat(dirfd(dir), de->d_name, 0) < 0) {
+            if (errno == ENOENT)
+                continue;
+            rc = io_err(errno, "remove", de->d_name);
+            break;
+        }
+        (*files)++;
+        *bytes += (int64_t)st.st_size;
+    }
+    closedir(dir);
+    return rc;
+}
+
+int layout_tmp_clean(size_t *out_files, int64_t *out_bytes, struct layout *l, int64_t min_age)
+{
+    size_t files = 0;
+    int64_t bytes = 0;
+    int rc = 0;
+    if (min_age < 0)
+        min_age = 0;
+    for (size_t a = 0; rc == 0 && a < sizeof(walk_algs) / sizeof(walk_algs[0]); a++) {
+        char rel[32];
+        snprintf(rel, sizeof(rel), "blobs/%s", digest_alg_name(walk_algs[a]));
+        rc = tmp_clean_dir(&files, &bytes, l->dirfd, rel, min_age);
+    }
+    /* index.json and oci-layout are only ever written under this lock */
+    if (rc == 0 && flock(l->dirfd, LOCK_EX) < 0)
+        rc = io_err(errno, "lock", l->path);
+    if (rc == 0) {
+        rc = tmp_clean_dir(&files, &bytes, l->dirfd, ".", -1);
+        flock(l->dirfd, LOCK_UN);
+    }
+    if (out_files)
+        *out_files = files;
+    if (out_bytes)
+        *out_bytes = bytes;
+    return rc;
+}
+
 int layout_writer_open(struct layout_writer **out, struct layout *l, const struct digest *expected,
                        int64_t expected_size)
 {

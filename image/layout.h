@@ -73,6 +73,33 @@ int layout_blob_read(char **out, size_t *out_len, struct layout *l, const struct
  * it. Returns 0, BERR_BLOB_UNKNOWN, BERR_DIGEST_INVALID or BERR_IO. */
 int layout_blob_open(int *out_fd, int64_t *out_size, struct layout *l, const struct digest *d);
 
+/* One blob met by layout_blob_walk(). */
+struct layout_blob_info {
+    struct digest digest;
+    int64_t size;
+    int64_t mtime; /* seconds since the epoch */
+};
+
+/* Called for each blob; a non-zero return stops the walk. */
+typedef int (*layout_blob_fn)(void *ctx, const struct layout_blob_info *b);
+
+/* Call fn for every blob file blobs/<alg>/<hex> of a known algorithm, in no
+ * particular order. Names that are not a valid digest (temporary files of
+ * writers, strays) and non-regular files are skipped. Blobs added or removed
+ * during the walk may or may not be seen. Returns 0, the first non-zero value
+ * fn returned, or BERR_IO. */
+int layout_blob_walk(struct layout *l, layout_blob_fn fn, void *ctx);
+/* Remove blob d. Nothing checks that no manifest or tag still needs it:
+ * callers decide that (and keep concurrent writers out). Returns 0,
+ * BERR_BLOB_UNKNOWN, BERR_DIGEST_INVALID (d malformed) or BERR_IO. */
+int layout_blob_remove(struct layout *l, const struct digest *d);
+/* Remove the temporary files that killed writers left behind: those in
+ * blobs/<alg>/ whose last change is at least min_age seconds old (a live
+ * writer's file is younger unless it stalls that long), and, under the
+ * index.json lock, those at the top of the layout. Counts go to *out_files
+ * and *out_bytes (either may be NULL). Returns 0 or BERR_IO. */
+int layout_tmp_clean(size_t *out_files, int64_t *out_bytes, struct layout *l, int64_t min_age);
+
 /* Streaming blob writer. */
 struct layout_writer;
 /* Start writing a blob. `expected` (may be NULL: sha256 is computed) is the

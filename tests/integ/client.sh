@@ -5,10 +5,12 @@
 #   tests/integ/client.sh            BERTH=path/to/berth (default bin/berth), BERTHD=... for berthd
 #
 # Covers: push / pull with equal digests, skopeo in both directions, indexes and platforms, Docker
-# schema2, cross-repository mount, tags / catalog / inspect / delete, local images / tag / rmi, exit codes
-# and error messages, parallel pulls into one store, interrupted pushes (dropped connection, killed
-# client), docker-save archives, Basic auth with login / logout / ~/.docker/config.json, the Bearer token
-# flow, and `berth run` (exit codes, flags, whiteouts, zstd layers, hostile layers refused).
+# schema2, cross-repository mount, tags / catalog / inspect / delete, local images / tag / rmi, rmi and
+# prune deleting what no tag needs (also beside a running pull), exit codes and error messages, parallel
+# pulls into one store, interrupted pushes (dropped connection, killed client), docker-save archives,
+# Basic auth with login / logout / ~/.docker/config.json and credential helpers (a fake
+# docker-credential-fake), the Bearer token flow, diff_ids verified by `run`, and `berth run` (exit
+# codes, flags, whiteouts, zstd layers, hostile layers refused).
 # One line per check; the last line is "N passed, N failed"; non-zero exit on any failure.
 # `berth run` checks need root and runc; they are skipped otherwise.
 . "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
@@ -108,10 +110,20 @@ layer_mt() {
     esac
 }
 
+# diff_id LAYER: sha256 of the uncompressed layer (what rootfs.diff_ids lists).
+diff_id() {
+    case "$(layer_mt "$1")" in
+    *gzip) gzip -dc "$1" ;;
+    *zstd) zstd -q -dc "$1" ;;
+    *) cat "$1" ;;
+    esac | sha256sum | cut -d' ' -f1
+}
+
 # mk_image DIR ENTRYPOINT_JSON CMD_JSON LAYER...: an OCI layout holding one image tagged "latest"
-# (config with that Entrypoint/Cmd). Sets IMG (manifest digest).
+# (config with that Entrypoint/Cmd and the layers' diff_ids, or $DIFF_IDS when set). Sets IMG
+# (manifest digest).
 mk_image() {
-    local dir=$1 ep=$2 cmd=$3 layers="" f
+    local dir=$1 ep=$2 cmd=$3 layers="" ids="" f
     shift 3
     rm -rf "$dir"
     mkdir -p "$dir/blobs/sha256"
@@ -119,9 +131,10 @@ mk_image() {
     for f in "$@"; do
         add_blob "$dir" "$f"
         layers="$layers${layers:+,}{\"mediaType\":\"$(layer_mt "$f")\",\"digest\":\"$D\",\"size\":$S}"
+        ids="$ids${ids:+,}\"sha256:$(diff_id "$f")\""
     done
-    printf '{"architecture":"amd64","os":"linux","config":{"Entrypoint":%s,"Cmd":%s,"Env":["PATH=/bin"],"WorkingDir":"/"},"rootfs":{"type":"layers","diff_ids":[]}}' \
-        "$ep" "$cmd" >"$T/config.json"
+    printf '{"architecture":"amd64","os":"linux","config":{"Entrypoint":%s,"Cmd":%s,"Env":["PATH=/bin"],"WorkingDir":"/"},"rootfs":{"type":"layers","diff_ids":%s}}' \
+        "$ep" "$cmd" "${DIFF_IDS:-[$ids]}" >"$T/config.json"
     add_blob "$dir" "$T/config.json"
     printf '{"schemaVersion":2,"mediaType":"%s","config":{"mediaType":"%s","digest":"%s","size":%s},"layers":[%s]}' \
         "$MT_MANIFEST" "$MT_CONFIG" "$D" "$S" "$layers" >"$T/manifest.json"
@@ -259,6 +272,65 @@ check "the store is consistent after parallel pulls" store_consistent "$PH"
 check_eq "one index entry for the image" \
     "$(jq --arg r "$R/bp:1" '[.manifests[] | select(.annotations["io.containerd.image.name"] == $r)] | length' "$PH/store/index.json")" 1
 
+# --- local store: rmi removes what no tag needs, prune --------------------------------------------------
+
+# blob_list HOME: the blob digests in HOME's store, sorted, one line each.
+blob_list() {
+    ls "$1/store/blobs/sha256" 2>/dev/null | sed 's/^/sha256:/' | sort
+}
+
+# image_blobs HOME REF: manifest, config and layer digests of a local image, sorted.
+image_blobs() {
+    BERTH_HOME=$1 "$BERTH" inspect --raw "$2" 2>/dev/null |
+        jq -r '.config.digest, .layers[].digest' 2>/dev/null
+    BERTH_HOME=$1 "$BERTH" inspect "$2" 2>/dev/null | awk '/^Digest/ {print $2}'
+}
+
+# all_present HOME REF: every blob the local image REF needs is in the store.
+all_present() {
+    local d n=0
+    for d in $(image_blobs "$1" "$2" | sort -u); do
+        [ -f "$1/store/blobs/sha256/${d#sha256:}" ] || return 1
+        n=$((n + 1))
+    done
+    [ "$n" -ge 3 ]
+}
+
+GH=$T/h-gc
+BERTH_HOME=$GH b_ok "gc: pull $R/app:1.0" pull "$R/app:1.0"
+BERTH_HOME=$GH b_ok "gc: pull $R/bp:1 (shares the busybox layer)" pull "$R/bp:1"
+BERTH_HOME=$GH b_ok "gc: tag app:1.0 as app:copy" tag "$R/app:1.0" "$R/app:copy"
+mkdir -p "$GH/rootfs/${SINGLE_MANIFEST#sha256:}" # as `run` would have left it
+before=$(blob_list "$GH")
+check_eq "gc: both images' blobs are in the store" "$(echo "$before" | wc -l)" 6
+BERTH_HOME=$GH b_ok "rmi of one of two tags of an image" rmi "$R/app:1.0"
+check_eq "rmi keeps what the other tag needs" "$(blob_list "$GH")" "$before"
+check "rmi prints untagged" grep -qx "untagged $R/app:1.0" "$O"
+check "the root filesystem stays while a tag names the image" test -d "$GH/rootfs/${SINGLE_MANIFEST#sha256:}"
+BERTH_HOME=$GH b_ok "rmi of the last tag" rmi "$R/app:copy"
+check "rmi deletes the image's manifest" test ! -e "$GH/store/blobs/sha256/${SINGLE_MANIFEST#sha256:}"
+check "rmi deletes the image's config" test ! -e "$GH/store/blobs/sha256/${SINGLE_CONFIG#sha256:}"
+check "rmi keeps the layer another image shares" test -f "$GH/store/blobs/sha256/${SINGLE_LAYER1#sha256:}"
+check "rmi reports each deleted blob" \
+    bash -c "grep -qx 'deleted $SINGLE_MANIFEST' '$O' && grep -qx 'deleted $SINGLE_CONFIG' '$O'"
+check "rmi removes the cached root filesystem" test ! -e "$GH/rootfs/${SINGLE_MANIFEST#sha256:}"
+check "the other image is complete" all_present "$GH" "$R/bp:1"
+check "the store is consistent after rmi" store_consistent "$GH"
+BERTH_HOME=$GH b_ok "rmi --no-prune" rmi --no-prune "$R/bp:1"
+check_eq "rmi --no-prune keeps every blob" "$(blob_list "$GH" | wc -l)" 4
+# leftovers of killed commands: a temporary blob file, a half-unpacked root filesystem
+printf 'partial' >"$GH/store/blobs/sha256/.tmp-00000000000000aa"
+mkdir -p "$GH/rootfs/${MULTI_MANIFEST#sha256:}.tmp.AbCdEf"
+BERTH_HOME=$GH b_ok "prune" prune
+check_eq "prune deletes every untagged blob" "$(blob_list "$GH")" ""
+check "prune removes temporary files" test ! -e "$GH/store/blobs/sha256/.tmp-00000000000000aa"
+check "prune removes half-unpacked root filesystems" test ! -e "$GH/rootfs/${MULTI_MANIFEST#sha256:}.tmp.AbCdEf"
+check "prune reports the total" grep -qE "^4 blobs deleted, .* reclaimed" "$O"
+BERTH_HOME=$GH b_ok "prune with nothing to do" prune
+check "an empty prune says so" grep -qE "^0 blobs deleted" "$O"
+BERTH_HOME=$GH b_ok "pull after prune" pull "$R/bp:1"
+check "the pulled image is complete" all_present "$GH" "$R/bp:1"
+
 # --- docker save archive ----------------------------------------------------------------------------
 
 DA=$T/docker-archive
@@ -312,6 +384,47 @@ check "the finished upload forgot its session" bash -c "! ls '$BERTH_HOME/upload
 if berthd_only "a killed push resumes where the registry stopped"; then
     check "resumed from the saved session" grep -q "resumed" "$E"
 fi
+
+# --- local store: rmi and prune beside a running pull ----------------------------------------------------
+
+# A prune or rmi that starts while a pull is half-way waits for it: the blobs the pull already wrote
+# (or found present) are not yet tagged and must survive. $R/conc-big:1 is the busybox layer plus a
+# 12 MiB one: throttled, its pull takes a few seconds.
+CH=$T/h-conc
+b_ok "conc: push the big image" push "oci:$FX/big:latest" "$R/conc-big:1"
+BERTH_HOME=$CH b_ok "conc: pull $R/bp:1" pull "$R/bp:1"
+# wait_pulling PID: until the pull has written a blob (or ended).
+wait_pulling() {
+    local i
+    for i in $(seq 1 100); do
+        ls -a "$CH/store/blobs/sha256" | grep -q '^\.tmp-' && return 0
+        kill -0 "$1" 2>/dev/null || return 1
+        sleep 0.05
+    done
+    return 1
+}
+BERTH_HOME=$CH "$BERTH" --limit-rate 4000000 pull "$R/conc-big:1" >"$T/conc.out" 2>"$T/conc.err" </dev/null &
+cpid=$!
+check "the throttled pull is downloading" wait_pulling "$cpid"
+BERTH_HOME=$CH b_ok "rmi while a pull runs" rmi "$R/bp:1"
+check "rmi waited for the pull" grep -q "waiting for other berth processes" "$E"
+wait "$cpid"
+check "the pull that ran beside rmi succeeded" test $? = 0
+check "its image is complete (the layer it shares with the removed image survived)" \
+    all_present "$CH" "$R/conc-big:1"
+check "the removed image's own layer is gone" test ! -e "$CH/store/blobs/sha256/${MULTI_LAYER2#sha256:}"
+BERTH_HOME=$CH b_ok "conc: rmi $R/conc-big:1" rmi -q "$R/conc-big:1"
+check_eq "conc: the store is empty" "$(blob_list "$CH")" ""
+BERTH_HOME=$CH "$BERTH" --limit-rate 4000000 pull "$R/conc-big:1" >"$T/conc.out" 2>"$T/conc.err" </dev/null &
+cpid=$!
+check "the throttled pull is downloading again" wait_pulling "$cpid"
+BERTH_HOME=$CH b_ok "prune while a pull runs" prune
+check "prune waited for the pull" grep -q "waiting for other berth processes" "$E"
+check_eq "prune found nothing to delete" "$(head -c 7 "$O")" "0 blobs"
+wait "$cpid"
+check "the pull that ran beside prune succeeded" test $? = 0
+check "its image is complete" all_present "$CH" "$R/conc-big:1"
+check "the store is consistent" store_consistent "$CH"
 
 # --- Basic authentication, login / logout, docker config ----------------------------------------------
 
@@ -386,6 +499,69 @@ printf '{"auths":{"%s":{"auth":"%s"}}}' "$A" "$(printf 'alice:nope' | base64)" >
 BERTH_HOME=$T/h-auth b_fails "docker config with a wrong password" 4 "wrong username or password" \
     pull "$A/app:1"
 rm -f "$DOCKER_CONFIG/config.json"
+
+# credential helpers: docker-credential-fake, first on PATH, keeps one file per server URL in
+# $FAKE_HELPER_DIR and logs "<verb> <server URL>" lines
+HB=$T/helper-bin
+HS=$T/helper-store
+mkdir -p "$HB" "$HS"
+cat >"$HB/docker-credential-fake" <<'EOF'
+#!/bin/sh
+d=${FAKE_HELPER_DIR:?}
+in=$(cat)
+case "$1" in
+store) url=$(printf '%s' "$in" | sed 's/.*"ServerURL":"\([^"]*\)".*/\1/') ;;
+*) url=$in ;;
+esac
+f=$d/$(printf '%s' "$url" | tr -c 'A-Za-z0-9' '_')
+printf '%s %s\n' "$1" "$url" >>"$d/log"
+case "$1" in
+get) [ -f "$f" ] && exec cat "$f"; echo 'credentials not found in native keychain'; exit 1 ;;
+store) printf '%s' "$in" >"$f" ;;
+erase) [ -f "$f" ] || { echo 'credentials not found in native keychain'; exit 1; }; rm -f "$f" ;;
+*) echo 'unknown action'; exit 1 ;;
+esac
+EOF
+chmod +x "$HB/docker-credential-fake"
+export FAKE_HELPER_DIR=$HS
+OLD_PATH=$PATH
+export PATH=$HB:$PATH
+helper_file() { printf '%s/%s' "$HS" "$(printf '%s' "$1" | tr -c 'A-Za-z0-9' '_')"; }
+printf '{"credsStore":"fake"}' >"$DOCKER_CONFIG/config.json"
+b_ok "login through a credential helper (credsStore)" login -u alice -p s3cret "$A"
+check "login names the helper" grep -q "credentials kept by docker-credential-fake" "$O"
+check "the helper was asked to store them for the host" grep -qx "store $A" "$HS/log"
+check "the helper got username and secret" jqe "$(helper_file "$A")" '.Username == "alice" and .Secret == "s3cret"'
+check "Berth's own file does not hold them" \
+    bash -c "! grep -q '$A' '$HOME/.config/berth/auth.json' 2>/dev/null"
+rm -rf "$T/h-auth"
+BERTH_HOME=$T/h-auth b_ok "pull with credentials from the helper" pull "$A/app:1"
+check "the helper was asked for the host's credentials" grep -qx "get $A" "$HS/log"
+: >"$HS/log"
+rm -rf "$T/h-anon"
+BERTH_HOME=$T/h-anon b_ok "pull from a registry that asks for no credentials" pull "$R/app:1.0"
+check "no helper runs for a registry that never asks" test ! -s "$HS/log"
+b_ok "logout through the helper" logout "$A"
+check "the helper was asked to erase them" grep -qx "erase $A" "$HS/log"
+check "the helper's copy is gone" test ! -e "$(helper_file "$A")"
+BERTH_HOME=$T/h-auth b_fails "pull after logout through the helper" 4 "authentication required" \
+    pull "$A/app:1"
+b_fails "logout again" 3 "not logged in" logout "$A"
+# credHelpers names a helper for one host (credsStore's helper does not exist); credentials put
+# there by hand, as `docker login` would have
+printf '{"ServerURL":"%s","Username":"alice","Secret":"s3cret"}' "$A" >"$(helper_file "$A")"
+printf '{"credsStore":"missing","credHelpers":{"%s":"fake"}}' "$A" >"$DOCKER_CONFIG/config.json"
+BERTH_HOME=$T/h-auth b_ok "pull with credHelpers" pull "$A/app:1"
+printf '{"ServerURL":"%s","Username":"alice","Secret":"nope"}' "$A" >"$(helper_file "$A")"
+BERTH_HOME=$T/h-auth b_fails "a helper's wrong password is refused" 4 "wrong username or password" \
+    pull "$A/app:1"
+printf '{"credsStore":"missing","auths":{"%s":{"auth":"%s"}}}' "$A" "$(printf 'alice:s3cret' | base64)" \
+    >"$DOCKER_CONFIG/config.json"
+BERTH_HOME=$T/h-auth b_ok "a helper missing from PATH: auths are used" pull "$A/app:1"
+check "with a warning naming it" grep -q "docker-credential-missing is not on PATH" "$E"
+export PATH=$OLD_PATH
+rm -f "$DOCKER_CONFIG/config.json"
+
 printf 's3cret\n' | "$BERTH" login -u alice --password-stdin "$A" >"$O" 2>"$E"
 check "login --password-stdin" test $? = 0
 "$BERTH" logout "$A" >/dev/null 2>&1
@@ -445,6 +621,22 @@ if [ "$TARGET" = reference ]; then
 fi
 "$BERTH" logout "$TA" >/dev/null 2>&1
 BERTH_HOME=$T/h-tok b_fails "token flow: anonymous pull refused" 4 "authentication required" pull "$TA/tok/app:1"
+
+# --- diff_ids: each uncompressed layer must match the image config -----------------------------------
+
+# `run` hashes each layer as it unpacks it (before the runtime is needed: --runtime /bin/false)
+DIFF_IDS="[\"sha256:$(printf x | sha256sum | cut -d' ' -f1)\"]" mk_image "$T/badid" '["/bin/true"]' 'null' \
+    "$BUSYBOX_LAYER"
+BADID=$IMG
+b_ok "push an image whose config lists a wrong diff_id" push "oci:$T/badid:latest" "$R/badid:1"
+b_fails "run refuses a layer that does not match its diff_id" 125 "uncompressed content is sha256:.*diff_id" \
+    run --rm --runtime /bin/false "$R/badid:1"
+check "no root filesystem is cached for it, not even half of one" \
+    bash -c "! ls '$BERTH_HOME/rootfs' | grep -q '^${BADID#sha256:}'"
+DIFF_IDS='[]' mk_image "$T/noid" '["/bin/true"]' 'null' "$BUSYBOX_LAYER"
+b_ok "push an image whose config lists no diff_ids" push "oci:$T/noid:latest" "$R/noid:1"
+b_fails "run refuses a config whose diff_ids do not match the layers" 125 "0 diff_ids for the manifest's 1 layers" \
+    run --rm --runtime /bin/false "$R/noid:1"
 
 # --- berth run ---------------------------------------------------------------------------------------
 

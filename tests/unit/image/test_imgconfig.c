@@ -38,6 +38,19 @@ static void test_fields(void **state)
     assert_string_equal(c.working_dir, "/w");
     assert_string_equal(c.user, "u:g");
     assert_int_equal(c.n_diff_ids, 2);
+    assert_string_equal(c.diff_ids[0], "sha256:1"); /* as written: unpack validates */
+    assert_string_equal(c.diff_ids[1], "sha256:2");
+    assert_null(c.diff_ids[2]);
+    imgconfig_release(&c);
+
+    /* diff_ids are lenient: any config still inspects, unpacking refuses */
+    assert_int_equal(parse(&c, "{\"rootfs\":{\"diff_ids\":[\"sha256:a\",7]}}"), 0);
+    assert_int_equal(c.n_diff_ids, 2);
+    assert_string_equal(c.diff_ids[1], "");
+    imgconfig_release(&c);
+    assert_int_equal(parse(&c, "{\"rootfs\":\"layers\"}"), 0);
+    assert_int_equal(c.n_diff_ids, 0);
+    assert_null(c.diff_ids);
     imgconfig_release(&c);
 
     assert_int_equal(parse(&c, "{\"architecture\":\"amd64\",\"config\":{\"Cmd\":null}}"), 0);

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define HELLO_HEX    "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
@@ -477,6 +478,129 @@ static void test_index_preserved(void **state)
     layout_free(l);
 }
 
+/* layout_blob_walk callback: count blobs, remember whether "hello" was seen
+ * with its size. */
+struct walk_seen {
+    int n;
+    int hello;
+    int stop_after;
+};
+
+static int walk_count(void *ctx, const struct layout_blob_info *b)
+{
+    struct walk_seen *w = ctx;
+    w->n++;
+    if (strcmp(b->digest.str, HELLO_SHA256) == 0 && b->size == 5 && b->mtime > 0)
+        w->hello = 1;
+    return w->stop_after && w->n == w->stop_after ? 42 : 0;
+}
+
+static void test_blob_walk_remove(void **state)
+{
+    struct fixture *f = *state;
+    struct layout *l;
+    struct digest hello, other, bad;
+    assert_int_equal(layout_create(&l, f->dir), 0);
+    struct walk_seen w = {0};
+    /* an empty layout; and one without blobs/sha256 at all */
+    assert_int_equal(layout_blob_walk(l, walk_count, &w), 0);
+    assert_int_equal(w.n, 0);
+    assert_int_equal(layout_blob_write(&hello, l, NULL, "hello", 5), 0);
+    assert_int_equal(layout_blob_write(&other, l, NULL, "other", 5), 0);
+    /* what is not a blob is not walked: temporary files, strays, directories,
+     * names of the wrong length, upper-case hex */
+    write_text(f->dir, "blobs/sha256/.tmp-0123456789abcdef", "partial");
+    write_text(f->dir, "blobs/sha256/notes", "x");
+    write_text(f->dir, "blobs/sha256/" HEX_X "00", "x");
+    write_text(f->dir,
+               "blobs/sha256/2CF24DBA5FB0A30E26E83B2AC5B9E29E1B161E5C1FA7425E73043362938B9824",
+               "x");
+    char p[256];
+    snprintf(p, sizeof(p), "%s/blobs/sha256/%s", f->dir, HEX_X);
+    assert_int_equal(mkdir(p, 0755), 0);
+    snprintf(p, sizeof(p), "%s/blobs/sha512", f->dir);
+    assert_int_equal(mkdir(p, 0755), 0);
+    write_text(f->dir, "blobs/sha512/" HELLO_HEX, "a sha256-length name under sha512");
+    assert_int_equal(layout_blob_walk(l, walk_count, &w), 0);
+    assert_int_equal(w.n, 2);
+    assert_true(w.hello);
+    /* a non-zero return stops the walk and is passed on */
+    struct walk_seen stop = {.stop_after = 1};
+    assert_int_equal(layout_blob_walk(l, walk_count, &stop), 42);
+    assert_int_equal(stop.n, 1);
+
+    assert_int_equal(layout_blob_remove(l, &hello), 0);
+    assert_int_equal(layout_blob_stat(NULL, l, &hello), BERR_BLOB_UNKNOWN);
+    assert_int_equal(layout_blob_remove(l, &hello), BERR_BLOB_UNKNOWN);
+    assert_int_equal(layout_blob_stat(NULL, l, &other), 0);
+    memset(&w, 0, sizeof(w));
+    assert_int_equal(layout_blob_walk(l, walk_count, &w), 0);
+    assert_int_equal(w.n, 1);
+    assert_false(w.hello);
+    /* a hand-filled digest cannot name a path */
+    memset(&bad, 0, sizeof(bad));
+    snprintf(bad.str, sizeof(bad.str), "sha256:../../oci-layout");
+    bad.hex = bad.str + 7;
+    assert_int_equal(layout_blob_remove(l, &bad), BERR_DIGEST_INVALID);
+    assert_int_equal(access(p, F_OK), 0);
+    snprintf(p, sizeof(p), "%s/oci-layout", f->dir);
+    assert_int_equal(access(p, F_OK), 0);
+    layout_free(l);
+}
+
+/* Set the times of dir/name to `age` seconds ago. */
+static void age_file(const char *dir, const char *name, int age)
+{
+    char p[256];
+    struct timespec ts[2];
+    clock_gettime(CLOCK_REALTIME, &ts[0]);
+    ts[0].tv_sec -= age;
+    ts[1] = ts[0];
+    snprintf(p, sizeof(p), "%s/%s", dir, name);
+    assert_int_equal(utimensat(AT_FDCWD, p, ts, 0), 0);
+}
+
+static void test_tmp_clean(void **state)
+{
+    struct fixture *f = *state;
+    struct layout *l;
+    struct digest d;
+    assert_int_equal(layout_create(&l, f->dir), 0);
+    assert_int_equal(layout_blob_write(&d, l, NULL, "hello", 5), 0);
+    write_text(f->dir, "blobs/sha256/.tmp-00000000000000aa", "old partial");
+    write_text(f->dir, "blobs/sha256/.tmp-00000000000000bb", "fresh");
+    write_text(f->dir, ".tmp-00000000000000cc", "an index.json being written");
+    write_text(f->dir, "blobs/sha256/keep-me", "not ours");
+    age_file(f->dir, "blobs/sha256/.tmp-00000000000000aa", 7200);
+    age_file(f->dir, "blobs/sha256/keep-me", 7200);
+    /* a live writer's file: in use while the clean runs */
+    struct layout_writer *w;
+    assert_int_equal(layout_writer_open(&w, l, NULL, -1), 0);
+    assert_int_equal(layout_writer_write(w, "abc", 3), 0);
+
+    size_t files = 99;
+    int64_t bytes = -1;
+    /* an hour: the old leftover goes; the fresh one, the live writer's file and
+     * a file that is not a temporary stay; at the top every ".tmp-" goes, as
+     * top-level files are only written under the index.json lock */
+    assert_int_equal(layout_tmp_clean(&files, &bytes, l, 3600), 0);
+    assert_int_equal(files, 2);
+    assert_int_equal(bytes,
+                     (int64_t)(strlen("old partial") + strlen("an index.json being written")));
+    assert_int_equal(count_entries(f->dir, "blobs/sha256"), 4);
+    assert_int_equal(count_entries(f->dir, ""), 3);
+    assert_int_equal(layout_writer_write(w, "def", 3), 0);
+
+    assert_int_equal(layout_tmp_clean(&files, NULL, l, 0), 0);
+    assert_int_equal(files, 2); /* the fresh leftover and the writer's file */
+    assert_int_equal(count_entries(f->dir, "blobs/sha256"), 2); /* the blob, keep-me */
+    assert_int_equal(layout_blob_stat(NULL, l, &d), 0);
+    /* the writer whose file went fails cleanly on commit */
+    assert_int_not_equal(layout_writer_commit(NULL, w), 0);
+    layout_writer_free(w);
+    layout_free(l);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -487,6 +611,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_blob_write_fd, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tags, setup, teardown),
         cmocka_unit_test_setup_teardown(test_index_preserved, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_blob_walk_remove, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tmp_clean, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
