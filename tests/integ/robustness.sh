@@ -152,6 +152,23 @@ req HEAD "/v2/rb/abort/blobs/$D8"
 check_status 404 "blob of a killed PATCH not visible"
 check "server alive after client disconnects" alive
 
+# A client whose request headers (and a first piece of body) arrive together with its close: the
+# request must end at once and free its upload session, so the client's retry is not refused as
+# "in use" (libmicrohttpd misses such a close on its own; server/http.c checks for it).
+for piece in "" "first bytes of the body"; do
+    req POST /v2/rb/abort/blobs/uploads/
+    loc=$(abs_url "$(hdr Location)")
+    if exec 3<>"/dev/tcp/127.0.0.1/$SRV_PORT"; then
+        printf 'PATCH /%s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/octet-stream\r\nContent-Length: 1048576\r\n\r\n%s' \
+            "${loc#*://*/}" "$piece" >&3
+        exec 3>&-
+    fi
+    t=$(curl -s -o /dev/null -w '%{http_code} %{time_total}' -X PATCH -H 'Content-Type: application/octet-stream' \
+        -H 'Content-Range: 0-4' --data-binary 'hello' "$loc")
+    check "retry after a close right behind the headers${piece:+ and a body piece} is accepted at once ($t s)" \
+        awk -v t="$t" 'BEGIN { split(t, a, " "); exit !(a[1] == 202 && a[2] < 2) }'
+done
+
 if berthd_only "disconnect during a single-request POST ?digest="; then
     curl -s -o /dev/null --limit-rate 1M --max-time 2 -X POST -H 'Content-Type: application/octet-stream' \
         --data-binary "@$T/8m" "$SRV_URL/v2/rb/abort/blobs/uploads/?digest=$D8"
@@ -370,6 +387,14 @@ for i in $(seq 1 "$CONCURRENT"); do
 done
 check "$CONCURRENT concurrent uploads: $n succeeded and are intact" test "$n" = "$CONCURRENT"
 check "server alive after the concurrent uploads" alive
+
+if berthd_only "a second berthd on a port in use fails instead of sharing it"; then
+    timeout 20 "$BERTHD" --listen "127.0.0.1:$SRV_PORT" --data "$T/second" >"$T/second.log" 2>&1
+    rc=$?
+    check "a second berthd on port $SRV_PORT exits 1 (exit $rc)" test "$rc" = 1
+    check "it says the address is in use" grep -q "cannot listen on 127.0.0.1:$SRV_PORT: Address already in use" "$T/second.log"
+    check "the first server still answers" alive
+fi
 
 if [ -n "$EXP" ]; then
     while [ $(($(date +%s) - exp_t0)) -lt 75 ]; do sleep 1; done
