@@ -537,8 +537,7 @@ int http_start(struct server *srv)
             MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_CONNECTION_LIMIT,
             (unsigned)cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
             (unsigned)cfg->idle_timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-            (size_t)HTTP_CONN_MEMORY, MHD_OPTION_ARRAY,
-            tls_opts, MHD_OPTION_END);
+            (size_t)HTTP_CONN_MEMORY, MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
         if (!d && h->tls_cert && strstr(mhd_last, "TLS"))
             return berr_set(BERR_CONFIG, "tls: cannot use tls.cert '%s' with tls.key '%s': %s",
                             cfg->tls_cert, cfg->tls_key, mhd_last);

@@ -4,7 +4,9 @@
  *
  * The loop thread runs the upload sweep itself; a collection runs on a libuv
  * pool thread (uv_queue_work) so signals and timers stay responsive, and at
- * most one runs at a time (gc_running, touched only on the loop thread).
+ * most one runs at a time (gc_running, touched only on the loop thread), so
+ * the pool has one thread (worker_prepare). Neither thread keeps a SQLite
+ * connection between runs.
  * Work is short (SQL in small transactions, renames, unlinks) and never holds
  * a lock a request waits on for long: gc commits every gc.batch items or
  * GC_TX_BUDGET_MS (trash/ recovery runs before the listeners start, in
@@ -21,10 +23,15 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <time.h>
 #include <uv.h>
 
 #define DRAIN_POLL_MS 20
+/* libuv's pool runs only collections, one at a time (gc_running): one thread
+ * instead of libuv's default four, which would otherwise idle for the life
+ * of the process after the first collection. */
+#define WORKER_POOL_THREADS "1"
 
 struct worker {
     struct server *srv;
@@ -96,6 +103,9 @@ static void on_sweep(uv_timer_t *t)
         log_info("expired %d idle upload session(s)", n);
     else if (n < 0)
         log_warn("upload expiry failed: %s", berr_message());
+    /* Sweeps are upload.sweep apart (1 h by default): the loop thread keeps
+     * no connection in between (see release_startup_memory in main.c). */
+    metadb_thread_done(w->srv->db);
 }
 
 static void stop_all(struct worker *w)
@@ -146,6 +156,12 @@ static void close_cb(uv_handle_t *h, void *arg)
     (void)arg;
     if (!uv_is_closing(h))
         uv_close(h, NULL);
+}
+
+void worker_prepare(void)
+{
+    /* libuv reads it once, when the first work item starts its pool. */
+    setenv("UV_THREADPOOL_SIZE", WORKER_POOL_THREADS, 0);
 }
 
 int worker_run(struct server *srv)

@@ -47,6 +47,36 @@ if berthd_only "abandoned upload sessions expire and leave nothing"; then
     SRV_PID=
 fi
 
+# === idle footprint (berthd-only) =================================================================
+# After start-up berthd holds no SQLite connection (the start-up one is closed, its memory given
+# back) and runs the HTTP threads and the main thread only; online collections add one thread, not
+# libuv's default pool of four. RSS itself is left to tests/bench: shared-library pages make it vary
+# by tens of KiB from one start to the next.
+if berthd_only "idle footprint: no database connection, no extra threads"; then
+    # task_count: threads of the server.
+    task_count() { find "/proc/$SRV_PID/task" -mindepth 1 -maxdepth 1 | wc -l; }
+    if start_berthd "" "" --threads 4 --gc.enabled false; then
+        req GET /v2/
+        check "idle after start-up: no database connection (no metadata.db-shm mapped)" \
+            test "$(grep -c 'metadata\.db-shm' "/proc/$SRV_PID/maps")" = 0
+        check "idle after start-up: 4 http threads + main = $(task_count) threads" test "$(task_count)" = 5
+        check_clean_stop
+    else
+        fail "berthd did not start for the idle footprint checks"
+    fi
+    if start_berthd "" "" --threads 4 --gc.interval 1s; then
+        for _ in $(seq 1 50); do
+            [ "$(grep -c 'gc: deleted' "$SRV_LOG")" -ge 2 ] && break
+            sleep 0.1
+        done
+        check "after $(grep -c 'gc: deleted' "$SRV_LOG") online collections: $(task_count) threads <= 4 http + main + 1" \
+            test "$(task_count)" -le 6
+        check_clean_stop
+    else
+        fail "berthd did not start for the collector thread check"
+    fi
+fi
+
 start_target || {
     fail "server did not start"
     finish
