@@ -201,7 +201,11 @@ static int fs_writer_open(struct driver *d, const char *key, int append, struct 
     w->base.driver = d;
     w->fd = fd;
     w->size = size;
-    w->synced_upto = size;
+    /* Bytes earlier writers appended may not be on their way to the disk
+     * yet: the next writeback covers them from the last FS_WRITEBACK
+     * boundary, so an upload in many chunks is written out while it is
+     * received, as a single-request one is, not all at its final fsync. */
+    w->synced_upto = size - size % FS_WRITEBACK;
     w->key = xstrdup(key);
     *out = &w->base;
     return 0;
