@@ -63,14 +63,10 @@ static int faulty_open_read(struct driver *d, const char *key, int *fd_out, int6
     return driver_open_read(f->inner, key, fd_out, size_out);
 }
 
-static int faulty_writer_open(struct driver *d, const char *key, int append,
-                              struct driver_writer **out)
+/* Wrap the inner driver's new writer (rc from opening it) into *out. */
+static int faulty_wrap(struct driver *d, int rc, struct driver_writer *inner,
+                       struct driver_writer **out)
 {
-    struct faulty_driver *f = (struct faulty_driver *)d;
-    struct driver_writer *inner;
-    if (faulty_hit(f, "writer_open"))
-        return BERR_IO;
-    int rc = driver_writer_open(f->inner, key, append, &inner);
     if (rc < 0)
         return rc;
     struct faulty_writer *w = xcalloc(1, sizeof(*w));
@@ -80,20 +76,23 @@ static int faulty_writer_open(struct driver *d, const char *key, int append,
     return 0;
 }
 
+static int faulty_writer_open(struct driver *d, const char *key, int append,
+                              struct driver_writer **out)
+{
+    struct faulty_driver *f = (struct faulty_driver *)d;
+    struct driver_writer *inner = NULL;
+    if (faulty_hit(f, "writer_open"))
+        return BERR_IO;
+    return faulty_wrap(d, driver_writer_open(f->inner, key, append, &inner), inner, out);
+}
+
 static int faulty_writer_open_unnamed(struct driver *d, const char *dir, struct driver_writer **out)
 {
     struct faulty_driver *f = (struct faulty_driver *)d;
-    struct driver_writer *inner;
+    struct driver_writer *inner = NULL;
     if (faulty_hit(f, "writer_open_unnamed"))
         return BERR_IO;
-    int rc = driver_writer_open_unnamed(f->inner, dir, &inner);
-    if (rc < 0)
-        return rc;
-    struct faulty_writer *w = xcalloc(1, sizeof(*w));
-    w->base.driver = d;
-    w->inner = inner;
-    *out = &w->base;
-    return 0;
+    return faulty_wrap(d, driver_writer_open_unnamed(f->inner, dir, &inner), inner, out);
 }
 
 static int faulty_writer_append(struct driver_writer *dw, const void *data, size_t len)
