@@ -83,7 +83,8 @@ static int faulty_writer_open(struct driver *d, const char *key, int append,
     struct driver_writer *inner = NULL;
     if (faulty_hit(f, "writer_open"))
         return BERR_IO;
-    return faulty_wrap(d, driver_writer_open(f->inner, key, append, &inner), inner, out);
+    int rc = driver_writer_open(f->inner, key, append, &inner);
+    return faulty_wrap(d, rc, inner, out);
 }
 
 static int faulty_writer_open_unnamed(struct driver *d, const char *dir, struct driver_writer **out)
@@ -92,7 +93,8 @@ static int faulty_writer_open_unnamed(struct driver *d, const char *dir, struct 
     struct driver_writer *inner = NULL;
     if (faulty_hit(f, "writer_open_unnamed"))
         return BERR_IO;
-    return faulty_wrap(d, driver_writer_open_unnamed(f->inner, dir, &inner), inner, out);
+    int rc = driver_writer_open_unnamed(f->inner, dir, &inner);
+    return faulty_wrap(d, rc, inner, out);
 }
 
 static int faulty_writer_append(struct driver_writer *dw, const void *data, size_t len)
