@@ -1056,21 +1056,30 @@ int meta_blob_exists(struct metadb *db, const struct digest *d, int64_t *size_ou
     return 0;
 }
 
-int meta_blob_unlink(struct metadb *db, const char *repo, const struct digest *d)
+/* Run a DELETE statement keyed by two text parameters (in autocommit); 1 when
+ * it removed a row, 0 when there was none, or BERR_DB. */
+static int delete_pair(struct metadb *db, enum stmt_id id, const char *a, const char *b,
+                       const char *what)
 {
     struct conn *c = NULL;
     sqlite3_stmt *s = NULL;
-    int err = prepare(db, ST_BLOB_UNLINK, &c, &s);
+    int err = prepare(db, id, &c, &s);
     if (err)
         return err;
-    if ((bind_text(s, 1, repo) | bind_text(s, 2, d->str)) != SQLITE_OK)
+    if ((bind_text(s, 1, a) | bind_text(s, 2, b)) != SQLITE_OK)
         return db_err(c->h, "bind");
-    err = stmt_run(c, s, "blob unlink");
+    err = stmt_run(c, s, what);
     if (err)
         return err;
-    if (sqlite3_changes(c->h) == 0)
+    return sqlite3_changes(c->h) > 0;
+}
+
+int meta_blob_unlink(struct metadb *db, const char *repo, const struct digest *d)
+{
+    int rc = delete_pair(db, ST_BLOB_UNLINK, repo, d->str, "blob unlink");
+    if (rc == 0)
         return berr_set(BERR_BLOB_UNKNOWN, "blob \"%s\" is not in repository \"%s\"", d->str, repo);
-    return 0;
+    return rc < 0 ? rc : 0;
 }
 
 /* Find a repository holding d that the filter accepts (any when from == NULL,
@@ -1385,38 +1394,20 @@ void meta_manifest_release(struct meta_manifest *m)
 
 int meta_manifest_delete(struct metadb *db, const char *repo, const char *digest)
 {
-    struct conn *c = NULL;
-    sqlite3_stmt *s = NULL;
-    int err = prepare(db, ST_MANIFEST_DELETE, &c, &s);
-    if (err)
-        return err;
-    if ((bind_text(s, 1, repo) | bind_text(s, 2, digest)) != SQLITE_OK)
-        return db_err(c->h, "bind");
     /* tags, manifest_blobs and manifest_children go by ON DELETE CASCADE */
-    err = stmt_run(c, s, "manifest delete");
-    if (err)
-        return err;
-    if (sqlite3_changes(c->h) == 0)
+    int rc = delete_pair(db, ST_MANIFEST_DELETE, repo, digest, "manifest delete");
+    if (rc == 0)
         return berr_set(BERR_MANIFEST_UNKNOWN, "manifest \"%s\" is not in repository \"%s\"",
                         digest, repo);
-    return 0;
+    return rc < 0 ? rc : 0;
 }
 
 int meta_tag_delete(struct metadb *db, const char *repo, const char *tag)
 {
-    struct conn *c = NULL;
-    sqlite3_stmt *s = NULL;
-    int err = prepare(db, ST_TAG_DELETE, &c, &s);
-    if (err)
-        return err;
-    if ((bind_text(s, 1, repo) | bind_text(s, 2, tag)) != SQLITE_OK)
-        return db_err(c->h, "bind");
-    err = stmt_run(c, s, "tag delete");
-    if (err)
-        return err;
-    if (sqlite3_changes(c->h) == 0)
+    int rc = delete_pair(db, ST_TAG_DELETE, repo, tag, "tag delete");
+    if (rc == 0)
         return berr_set(BERR_MANIFEST_UNKNOWN, "tag \"%s\" is not in repository \"%s\"", tag, repo);
-    return 0;
+    return rc < 0 ? rc : 0;
 }
 
 /* ---- listings --------------------------------------------------------- */
