@@ -10,6 +10,7 @@
  * linked, so an existing key is never replaced).
  */
 #include "auth/keys.h"
+#include "auth/jwks.h"
 
 #include "image/b64.h"
 #include "image/base/buf.h"
@@ -237,6 +238,11 @@ void keyring_free(struct keyring *kr)
 
 int keyring_add_pkey(struct keyring *kr, EVP_PKEY *pkey, const char *origin)
 {
+    return keyring_add_named(kr, pkey, origin, NULL);
+}
+
+int keyring_add_named(struct keyring *kr, EVP_PKEY *pkey, const char *origin, const char *kid)
+{
     if (keys_alg_for(pkey) == KEYS_ALG_INVALID)
         return berr_set(BERR_CONFIG,
                         "%s: key is neither RSA (>= 2048 bits) nor EC P-256/P-384/P-521", origin);
@@ -251,6 +257,12 @@ int keyring_add_pkey(struct keyring *kr, EVP_PKEY *pkey, const char *origin)
         free(k.pem);
         return berr_set(BERR_CONFIG, "%s: cannot use a key", origin);
     }
+    if (kid && strlen(kid) >= sizeof(k.kid_named)) {
+        free(k.pem);
+        return berr_set(BERR_CONFIG, "%s: kid \"%.40s...\" too long", origin, kid);
+    }
+    if (kid)
+        memcpy(k.kid_named, kid, strlen(kid) + 1);
     EVP_PKEY_up_ref(pkey);
     k.pkey = pkey;
     k.origin = xstrdup(origin);
@@ -349,12 +361,22 @@ out:
 
 int keyring_add_file(struct keyring *kr, const char *path)
 {
-    size_t found = 0;
-    int rc = pem_walk(kr, NULL, path, &found);
+    size_t found = 0, skip = 0;
+    struct buf text;
+    buf_init(&text, KEYS_FILE_MAX);
+    int rc = read_small_file(&text, path);
+    while (rc == 0 && skip < text.len && strchr(" \t\r\n", text.data[skip]))
+        skip++;
+    if (rc == 0 && skip < text.len && text.data[skip] == '{') /* a JWK set, else PEM */
+        rc = keyring_add_jwks(kr, path, text.data, text.len, &found);
+    else if (rc == 0)
+        rc = pem_walk(kr, NULL, path, &found);
+    buf_release(&text);
     if (rc < 0)
         return rc;
     if (!found)
-        return berr_set(BERR_CONFIG, "%s holds no certificate or public key", path);
+        return berr_set(BERR_CONFIG, "%s holds no certificate, public key or JWK signing key",
+                        path);
     log_info("auth: trusting %zu token signing key(s) from %s", found, path);
     return 0;
 }
@@ -379,7 +401,8 @@ int keyring_load_roots(struct keyring *kr, const char *path)
 const struct keyring_key *keyring_find(const struct keyring *kr, const char *kid)
 {
     for (size_t i = 0; i < kr->n; i++)
-        if (strcmp(kr->keys[i].kid_libtrust, kid) == 0 || strcmp(kr->keys[i].kid_jwk, kid) == 0)
+        if (strcmp(kr->keys[i].kid_libtrust, kid) == 0 || strcmp(kr->keys[i].kid_jwk, kid) == 0 ||
+            (kr->keys[i].kid_named[0] && strcmp(kr->keys[i].kid_named, kid) == 0))
             return &kr->keys[i];
     return NULL;
 }

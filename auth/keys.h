@@ -10,7 +10,8 @@
  *     joined by ':' ("PYYO:TEWU:...:Z7Q6");
  *   - the RFC 7638 JWK thumbprint (Distribution 3.x): base64url(SHA-256 of
  *     the canonical JWK {"crv","kty","x","y"} / {"e","kty","n"}).
- * The built-in issuer writes the JWK thumbprint.
+ * The built-in issuer writes the JWK thumbprint. A key from a JWK set also
+ * answers to the "kid" the set gives it.
  *
  * A keyring is immutable after loading and safe to use from any thread.
  */
@@ -59,7 +60,8 @@ struct keyring_key {
     size_t pem_len;
     char kid_libtrust[KEYS_KID_MAX];
     char kid_jwk[KEYS_KID_MAX];
-    char *origin; /* file it came from, for logs */
+    char kid_named[KEYS_KID_MAX]; /* the issuer's own kid (JWK set), else "" */
+    char *origin;                 /* file it came from, for logs */
 };
 
 struct keyring {
@@ -75,6 +77,9 @@ void keyring_free(struct keyring *kr);
 /* Trust `pkey` (a reference is taken). `origin` names it in logs.
  * Returns 0 or BERR_CONFIG for an unusable key type. */
 int keyring_add_pkey(struct keyring *kr, EVP_PKEY *pkey, const char *origin);
+/* keyring_add_pkey, and the key also answers to `kid` (shorter than
+ * KEYS_KID_MAX) when it is not NULL. */
+int keyring_add_named(struct keyring *kr, EVP_PKEY *pkey, const char *origin, const char *kid);
 
 /* Trust every certificate and public key in the PEM file `path`
  * ("CERTIFICATE", "PUBLIC KEY", "RSA PUBLIC KEY"; a certificate's dates are

@@ -58,7 +58,7 @@ const struct option_def config_options[] = {
     {"auth.token.issuer", "BERTH_AUTH_TOKEN_ISSUER", OPT_STRING, OFF(auth_issuer), "berth", 0, 0,
      "issuer name tokens must carry (iss)"},
     {"auth.token.key", "BERTH_AUTH_TOKEN_KEY", OPT_LIST, OFF(auth_trusted_keys), "", 0, 0,
-     "pem public key or certificate that signs tokens (repeatable)"},
+     "pem public key, certificate or jwk set that signs tokens (repeatable)"},
     {"auth.token.rootcerts", "BERTH_AUTH_TOKEN_ROOTCERTS", OPT_STRING, OFF(auth_root_certs), "", 0,
      0, "ca bundle that x5c token chains must lead to"},
     {"auth.token.leeway", "BERTH_AUTH_TOKEN_LEEWAY", OPT_DURATION, OFF(auth_leeway), "60s", 0, 600,

@@ -718,6 +718,127 @@ static void test_config_errors(void **state)
     free(path);
 }
 
+/* ---- JWK sets ---------------------------------------------------------- */
+
+/* "name":"<base64url of the key parameter, padded to pad bytes>" */
+static void jwk_param(struct buf *b, const char *name, EVP_PKEY *k, const char *param, int pad)
+{
+    BIGNUM *bn = NULL;
+    assert_int_equal(EVP_PKEY_get_bn_param(k, param, &bn), 1);
+    int len = pad ? pad : BN_num_bytes(bn);
+    unsigned char *bytes = xmalloc((size_t)len);
+    assert_int_equal(BN_bn2binpad(bn, bytes, len), len);
+    buf_printf(b, "\"%s\":\"", name);
+    at_b64(b, bytes, (size_t)len, 1);
+    buf_puts(b, "\"");
+    free(bytes);
+    BN_free(bn);
+}
+
+/* The public JWK of k with `extra` members ("\"kid\":\"x\"", ...). */
+static void jwk_of(struct buf *b, EVP_PKEY *k, const char *extra)
+{
+    buf_printf(b, "{%s,", extra);
+    if (EVP_PKEY_get_base_id(k) == EVP_PKEY_RSA) {
+        buf_puts(b, "\"kty\":\"RSA\",");
+        jwk_param(b, "n", k, OSSL_PKEY_PARAM_RSA_N, 0);
+        buf_puts(b, ",");
+        jwk_param(b, "e", k, OSSL_PKEY_PARAM_RSA_E, 0);
+    } else {
+        buf_puts(b, "\"kty\":\"EC\",\"crv\":\"P-256\",");
+        jwk_param(b, "x", k, OSSL_PKEY_PARAM_EC_PUB_X, 32);
+        buf_puts(b, ",");
+        jwk_param(b, "y", k, OSSL_PKEY_PARAM_EC_PUB_Y, 32);
+    }
+    buf_puts(b, "}");
+}
+
+static int auth_with_key_file(struct auth **a, const char *path)
+{
+    struct auth_settings s;
+    auth_settings_init(&s);
+    s.mode = AUTH_MODE_TOKEN;
+    s.realm = REALM;
+    s.service = SERVICE;
+    s.issuer = ISSUER;
+    const char *keys[] = {path};
+    s.keys = keys;
+    s.nkeys = 1;
+    s.leeway = 60;
+    s.clock = at_clock;
+    return auth_new(a, &s);
+}
+
+/* Keys from a JWK set are found by the set's own kid; encryption keys and
+ * other key types are skipped; private or malformed members are refused. */
+static void test_jwks(void **state)
+{
+    (void)state;
+    EVP_PKEY *rsa = at_rsa_key();
+    struct buf set = BUF_INIT;
+    buf_puts(&set, "{\"keys\":[");
+    jwk_of(&set, key_other, "\"kid\":\"ec-1\",\"use\":\"sig\",\"alg\":\"ES256\"");
+    buf_puts(&set, ",");
+    jwk_of(&set, rsa, "\"kid\":\"rsa-1\"");
+    buf_puts(&set, ",");
+    jwk_of(&set, key_a, "\"kid\":\"enc-1\",\"use\":\"enc\"");
+    buf_puts(&set, ",{\"kty\":\"oct\",\"kid\":\"hmac\",\"k\":\"c2VjcmV0\"}]}");
+    char *path = at_path("issuer.jwks");
+    /* an oct key carries its secret in "k": refused like any private member */
+    at_write(path, set.data);
+    struct auth *a = NULL;
+    assert_int_equal(auth_with_key_file(&a, path), BERR_CONFIG);
+    assert_non_null(strstr(berr_message(), "private key"));
+    set.len -= strlen(",{\"kty\":\"oct\",\"kid\":\"hmac\",\"k\":\"c2VjcmV0\"}]}");
+    buf_puts(&set, "]}");
+    at_write(path, set.data);
+    assert_int_equal(auth_with_key_file(&a, path), 0);
+
+    struct auth *saved = auth;
+    auth = a;
+    char *t = at_jws("{\"alg\":\"ES256\",\"kid\":\"ec-1\"}", good_claims(pull_app), "ES256",
+                     key_other, NULL, 0);
+    assert_int_equal(check(t, "GET", "team/app"), 0);
+    free(t);
+    t = at_jws("{\"alg\":\"RS256\",\"kid\":\"rsa-1\"}", good_claims(pull_app), "RS256", rsa, NULL,
+               0);
+    assert_int_equal(check(t, "GET", "team/app"), 0);
+    free(t);
+    /* the right kid, another key's signature */
+    t = at_jws("{\"alg\":\"ES256\",\"kid\":\"ec-1\"}", good_claims(pull_app), "ES256", key_a, NULL,
+               0);
+    expect_invalid(t, "ec-1 kid, signed by key_a");
+    free(t);
+    /* the encryption key was not loaded */
+    t = at_jws("{\"alg\":\"ES256\",\"kid\":\"enc-1\"}", good_claims(pull_app), "ES256", key_a, NULL,
+               0);
+    expect_invalid(t, "encryption key");
+    free(t);
+    auth = saved;
+    auth_free(a);
+
+    static const char *const bad[] = {
+        "{\"keys\":{}}",
+        "{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"!!\",\"y\":\"AA\"}]}",
+        "{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-192\",\"x\":\"AA\",\"y\":\"AA\"}]}",
+        "{\"keys\":[{\"kty\":\"RSA\",\"e\":\"AQAB\"}]}",
+        "{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"AAAA\",\"y\":\"AAAA\"}]}",
+        "{\"keys\":[{\"kty\":\"RSA\",\"kid\":\"x\",\"n\":\"AQAB\",\"e\":\"AQAB\",\"d\":\"AQAB\"}]}",
+        "{\"keys\":[{\"kty\":\"EC\",\"use\":\"enc\"}]}",
+        "{\"keys\":[]}",
+        "{\"keys\":[1]}",
+        "{\"keys\":",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        at_write(path, bad[i]);
+        if (auth_with_key_file(&a, path) != BERR_CONFIG)
+            fail_msg("JWK set accepted: %s", bad[i]);
+    }
+    buf_release(&set);
+    free(path);
+    EVP_PKEY_free(rsa);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -733,6 +854,7 @@ int main(void)
         cmocka_unit_test(test_kid),
         cmocka_unit_test(test_known_answers),
         cmocka_unit_test(test_config_errors),
+        cmocka_unit_test(test_jwks),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
