@@ -75,10 +75,12 @@ void login_secret_free(char *s)
     free(s);
 }
 
-/* Count a failure and log the block when this one caused it. */
-static void count_failure(struct login *lg, const char *addr, const char *request_id, time_t now)
+/* Count a failure (attempt: the credentials tried, or NULL) and log the
+ * block when this one caused it. */
+static void count_failure(struct login *lg, const char *addr, const void *attempt, size_t len,
+                          const char *request_id, time_t now)
 {
-    if (ratelimit_fail(lg->rl, addr, now))
+    if (ratelimit_fail(lg->rl, addr, attempt, len, now))
         log_warn("auth: [%s] client %s blocked after repeated failed logins",
                  request_id ? request_id : "-", addr ? addr : "-");
 }
@@ -100,11 +102,18 @@ int login_password(struct login *lg, const char *user, const char *pass, const c
     else
         log_info("auth: [%s] login with an unknown user name from %s",
                  request_id ? request_id : "-", addr ? addr : "-");
-    count_failure(lg, addr, request_id, now);
+    /* "user\0password": the attempt the rate limit counts once */
+    size_t ulen = strlen(user), plen = strlen(pass);
+    char *attempt = xmalloc(ulen + plen + 1);
+    memcpy(attempt, user, ulen + 1);
+    memcpy(attempt + ulen + 1, pass, plen);
+    count_failure(lg, addr, attempt, ulen + plen + 1, request_id, now);
+    OPENSSL_cleanse(attempt, ulen + plen + 1);
+    free(attempt);
     return berr_set(BERR_UNAUTHORIZED, "invalid user name or password");
 }
 
 void login_failed(struct login *lg, const char *addr, const char *request_id, time_t now)
 {
-    count_failure(lg, addr, request_id, now);
+    count_failure(lg, addr, NULL, 0, request_id, now);
 }

@@ -19,14 +19,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
 #define RL_BUCKETS 4096
 #define RL_KEY_LEN 17
+
+#define RL_SEEN 8 /* distinct failed attempts remembered per address */
 
 struct rl_entry {
     struct rl_entry *next;
     unsigned char key[RL_KEY_LEN];
-    time_t first;   /* the window opened at the first failure */
-    unsigned count; /* failures in the window */
+    time_t first;           /* the window opened at the first failure */
+    unsigned count;         /* failures in the window */
+    uint64_t seen[RL_SEEN]; /* fingerprints of the attempts counted in the window */
+    unsigned nseen;         /* attempts recorded (the ring keeps the last RL_SEEN) */
 };
 
 struct ratelimit {
@@ -34,6 +42,7 @@ struct ratelimit {
     unsigned limit;
     unsigned window;
     uint64_t seed;
+    unsigned char fp_key[32]; /* keys the attempt fingerprints */
     size_t count;
     int has_warned;
     time_t warned; /* last "table full" warning, to log it once a minute */
@@ -48,6 +57,8 @@ void ratelimit_new(struct ratelimit **out, unsigned limit, unsigned window)
     rl->window = window ? window : 1;
     if (RAND_bytes((unsigned char *)&rl->seed, sizeof(rl->seed)) != 1)
         rl->seed = (uint64_t)time(NULL) * 0x9e3779b97f4a7c15ull;
+    if (RAND_bytes(rl->fp_key, sizeof(rl->fp_key)) != 1)
+        memcpy(rl->fp_key, &rl->seed, sizeof(rl->seed));
     *out = rl;
 }
 
@@ -147,11 +158,36 @@ int ratelimit_check(struct ratelimit *rl, const char *addr, time_t now, unsigned
     return rc;
 }
 
-int ratelimit_fail(struct ratelimit *rl, const char *addr, time_t now)
+/* A keyed fingerprint of a failed attempt (HMAC-SHA256, first 8 bytes). */
+static uint64_t rl_fingerprint(const struct ratelimit *rl, const void *attempt, size_t len)
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    uint64_t fp = 0;
+    if (HMAC(EVP_sha256(), rl->fp_key, (int)sizeof(rl->fp_key), attempt, len, md, &mdlen))
+        memcpy(&fp, md, sizeof(fp));
+    OPENSSL_cleanse(md, sizeof(md));
+    return fp;
+}
+
+/* 1 when fingerprint fp was counted in e's window; else remember it. */
+static int rl_seen(struct rl_entry *e, uint64_t fp)
+{
+    unsigned n = e->nseen < RL_SEEN ? e->nseen : RL_SEEN;
+    for (unsigned i = 0; i < n; i++)
+        if (e->seen[i] == fp)
+            return 1;
+    e->seen[e->nseen++ % RL_SEEN] = fp;
+    return 0;
+}
+
+int ratelimit_fail(struct ratelimit *rl, const char *addr, const void *attempt, size_t len,
+                   time_t now)
 {
     unsigned char key[RL_KEY_LEN];
     if (rl->limit == 0 || rl_key(key, addr) < 0)
         return 0;
+    uint64_t fp = attempt ? rl_fingerprint(rl, attempt, len) : 0;
     size_t bucket = rl_hash(rl, key);
     int blocked = 0;
     pthread_mutex_lock(&rl->mu);
@@ -159,6 +195,7 @@ int ratelimit_fail(struct ratelimit *rl, const char *addr, time_t now)
     if (e && now - e->first >= (time_t)rl->window) {
         e->first = now;
         e->count = 0;
+        e->nseen = 0;
     }
     if (!e) {
         if (rl->count >= RATELIMIT_MAX_ADDRS)
@@ -181,6 +218,10 @@ int ratelimit_fail(struct ratelimit *rl, const char *addr, time_t now)
         e->next = rl->buckets[bucket];
         rl->buckets[bucket] = e;
         rl->count++;
+    }
+    if (attempt && rl_seen(e, fp)) {
+        pthread_mutex_unlock(&rl->mu);
+        return 0; /* the same credentials again: already counted */
     }
     e->count++;
     blocked = e->count == rl->limit;

@@ -28,8 +28,15 @@ void ratelimit_free(struct ratelimit *rl);
  * when it is blocked. A NULL, empty or unparsable address is never blocked. */
 int ratelimit_check(struct ratelimit *rl, const char *addr, time_t now, unsigned *retry_after);
 
-/* Count one failed login from `addr`. Returns 1 when this failure blocks the
- * address (the caller logs it once), else 0. */
-int ratelimit_fail(struct ratelimit *rl, const char *addr, time_t now);
+/* Count one failed login from `addr`. `attempt` (len bytes) names what was
+ * tried - the user name and password - or is NULL: the same attempt failing
+ * again in the window counts once, because a client sends its credentials on
+ * every request it makes, often many at once (containerd: ~10 parallel
+ * HEADs), and one wrong password must not lock its address out. Guessing
+ * still counts every new password. Only a keyed 64-bit fingerprint of the
+ * attempt is kept. Returns 1 when this failure blocks the address (the
+ * caller logs it once), else 0. */
+int ratelimit_fail(struct ratelimit *rl, const char *addr, const void *attempt, size_t len,
+                   time_t now);
 
 #endif

@@ -347,12 +347,20 @@ check_status 401 "user with an MD5 (apr1) hash cannot log in"
 check "log names the refused apr1 entry" \
     grep -q 'user "dave" has an unsupported password hash (apr1-md5)' "$SRV_LOG"
 
-# repeated failed logins from one address: 429 TOOMANYREQUESTS with Retry-After
-for i in 1 2 3 4 5; do
+# One wrong password sent on many requests (clients send credentials on every request, many in
+# parallel) counts as one failed login: the right password still works afterwards.
+for i in 1 2 3 4 5 6 7 8; do
     req GET /v2/ -u "alice:$PW_WRONG" --interface 127.0.0.4
+    [ "$STATUS" = 401 ] || fail "repeated wrong password $i from 127.0.0.4: $STATUS, expected 401"
+done
+req GET /v2/ "${ALICE[@]}" --interface 127.0.0.4
+check_status 200 "right password after one wrong password sent 8 times"
+# repeated failed logins (distinct guesses) from one address: 429 TOOMANYREQUESTS with Retry-After
+for i in 1 2 3 4; do
+    req GET /v2/ -u "alice:$PW_WRONG-$i" --interface 127.0.0.4
     [ "$STATUS" = 401 ] || fail "failed login $i from 127.0.0.4: $STATUS, expected 401"
 done
-req GET /v2/ -u "alice:$PW_WRONG" --interface 127.0.0.4
+req GET /v2/ -u "alice:$PW_WRONG-5" --interface 127.0.0.4
 check_status 429 "6th failed login from 127.0.0.4"
 check_json_error TOOMANYREQUESTS
 check_header_re Retry-After '^[1-9][0-9]*$'
@@ -650,7 +658,7 @@ check "log says why tokens were refused" \
 # repeated failed logins at the token endpoint: 429 TOOMANYREQUESTS with Retry-After
 for i in 1 2 3 4 5; do
     req POST /auth/token --data-urlencode grant_type=password --data-urlencode username=bob \
-        --data-urlencode "password=$PW_WRONG" --interface 127.0.0.5
+        --data-urlencode "password=$PW_WRONG-$i" --interface 127.0.0.5
     [ "$STATUS" = 401 ] || fail "failed token login $i from 127.0.0.5: $STATUS, expected 401"
 done
 req POST /auth/token --data-urlencode grant_type=password --data-urlencode username=bob \

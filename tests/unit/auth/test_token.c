@@ -796,24 +796,22 @@ static void test_jwks(void **state)
 
     struct auth *saved = auth;
     auth = a;
-    char *t = at_jws("{\"alg\":\"ES256\",\"kid\":\"ec-1\"}", good_claims(pull_app), "ES256",
-                     key_other, NULL, 0);
+    char *cl = good_claims(pull_app);
+    char *t = at_jws("{\"alg\":\"ES256\",\"kid\":\"ec-1\"}", cl, "ES256", key_other, NULL, 0);
     assert_int_equal(check(t, "GET", "team/app"), 0);
     free(t);
-    t = at_jws("{\"alg\":\"RS256\",\"kid\":\"rsa-1\"}", good_claims(pull_app), "RS256", rsa, NULL,
-               0);
+    t = at_jws("{\"alg\":\"RS256\",\"kid\":\"rsa-1\"}", cl, "RS256", rsa, NULL, 0);
     assert_int_equal(check(t, "GET", "team/app"), 0);
     free(t);
     /* the right kid, another key's signature */
-    t = at_jws("{\"alg\":\"ES256\",\"kid\":\"ec-1\"}", good_claims(pull_app), "ES256", key_a, NULL,
-               0);
+    t = at_jws("{\"alg\":\"ES256\",\"kid\":\"ec-1\"}", cl, "ES256", key_a, NULL, 0);
     expect_invalid(t, "ec-1 kid, signed by key_a");
     free(t);
     /* the encryption key was not loaded */
-    t = at_jws("{\"alg\":\"ES256\",\"kid\":\"enc-1\"}", good_claims(pull_app), "ES256", key_a, NULL,
-               0);
+    t = at_jws("{\"alg\":\"ES256\",\"kid\":\"enc-1\"}", cl, "ES256", key_a, NULL, 0);
     expect_invalid(t, "encryption key");
     free(t);
+    free(cl);
     auth = saved;
     auth_free(a);
 
