@@ -34,6 +34,8 @@ struct config {
     char *log_level;
     char *tls_cert;
     char *tls_key;
+    /* storage */
+    char *storage_driver; /* fs | mem (blobs in memory, for tests) */
     /* uploads */
     int64_t upload_expiry; /* seconds */
     int64_t upload_sweep;  /* seconds between expiry sweeps */

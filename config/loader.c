@@ -326,6 +326,8 @@ int config_load(struct config *out, int argc, char **argv)
     if (log_level_parse(out->log_level) < 0)
         return berr_set(BERR_CONFIG, "log-level: '%s' is not error, warn, info or debug",
                         out->log_level);
+    if (strcmp(out->storage_driver, "fs") && strcmp(out->storage_driver, "mem"))
+        return berr_set(BERR_CONFIG, "storage.driver: '%s' is not fs or mem", out->storage_driver);
     if (strcmp(out->auth_mode, "none") && strcmp(out->auth_mode, "htpasswd") &&
         strcmp(out->auth_mode, "token"))
         return berr_set(BERR_CONFIG, "auth.mode: '%s' is not none, htpasswd or token",

@@ -18,6 +18,8 @@ const struct option_def config_options[] = {
      "addresses to serve, comma-separated host:port; localhost = 127.0.0.1 and ::1"},
     {"data", "BERTH_DATA", OPT_STRING, OFF(data_dir), "", 0, 0,
      "data directory (default /var/lib/berth for root, else ~/.local/share/berth)"},
+    {"storage.driver", "BERTH_STORAGE_DRIVER", OPT_STRING, OFF(storage_driver), "fs", 0, 0,
+     "where blobs live: fs (under data) or mem (in memory, lost at exit; for tests)"},
     {"threads", "BERTH_THREADS", OPT_INT, OFF(threads), "4", 1, 256, "http worker threads"},
     {"max-connections", "BERTH_MAX_CONNECTIONS", OPT_INT, OFF(max_connections), "1024", 1, 65536,
      "concurrent client connections"},

@@ -15,13 +15,11 @@
  */
 #include "gc/fsck.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "gc/gc_int.h"
 #include "image/base/err.h"
@@ -168,36 +166,34 @@ static int trash_check(struct fsck *f, struct suspect *x)
 static int hash_blob(struct fsck *f, const struct digest *d, int *equal, struct digest *got)
 {
     struct digester *h = NULL;
+    struct driver_reader *rd = NULL;
     char *buf = NULL;
-    int fd = -1;
-    int64_t size;
-    int rc = blobstore_open_read(f->st->bs, d, &fd, &size);
+    int64_t off = 0;
+    int rc = blobstore_open_read(f->st->bs, d, &rd);
     if (rc < 0)
         return rc;
     rc = digester_new(&h, d->alg);
     if (rc < 0)
-        goto close_fd;
+        goto free_reader;
     buf = xmalloc(HASH_BUF);
     for (;;) {
-        ssize_t n = read(fd, buf, HASH_BUF);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            rc = berr_set(BERR_IO, "read blob %s: %s", d->str, strerror(errno));
+        size_t n;
+        rc = driver_reader_read_at(rd, off, buf, HASH_BUF, &n);
+        if (rc < 0)
             goto free_hash;
-        }
         if (n == 0)
             break;
-        digester_update(h, buf, (size_t)n);
-        f->rep->hashed_bytes += n;
+        digester_update(h, buf, n);
+        off += (int64_t)n;
+        f->rep->hashed_bytes += (int64_t)n;
     }
     digester_final(h, got);
     *equal = digest_equal(got, d);
 free_hash:
     free(buf);
     digester_free(h);
-close_fd:
-    close(fd);
+free_reader:
+    driver_reader_free(rd);
     return rc;
 }
 

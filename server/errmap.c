@@ -100,6 +100,8 @@ void errmap_respond(struct request *r, int code)
         close(keep.fd);
         r->resp.fd = -1;
     }
+    driver_reader_free(keep.reader);
+    r->resp.reader = NULL;
     free(keep.body);
     r->resp.head_length = -1;
     berr_clear();

@@ -2,8 +2,9 @@
  * h_blob.c - blob GET / HEAD / DELETE (end-2, end-10).
  *
  * Visibility is metadata: a blob is readable in a repository only when it is
- * linked there. Bytes go out with sendfile (an fd range handed to the HTTP
- * layer). DELETE removes the link only; the collector reclaims the bytes.
+ * linked there. Bytes go out as a range of a storage reader handed to the
+ * HTTP layer (sendfile when the driver has files, read_at otherwise).
+ * DELETE removes the link only; the collector reclaims the bytes.
  */
 #include "server/handlers.h"
 
@@ -16,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #define BLOB_CT "application/octet-stream"
 
@@ -102,38 +102,40 @@ int h_blob_head(struct request *r)
 
 int h_blob_get(struct request *r)
 {
-    int64_t size, fsize, off = 0, len, linked;
-    int fd = -1;
+    int64_t size, off = 0, len, linked;
+    struct driver_reader *rd = NULL;
     int rc = meta_blob_get_link(r->srv->db, r->name, &r->digest, &size, &linked);
     if (rc < 0)
         return rc;
     blob_renew(r, linked);
-    rc = blobstore_open_read(r->srv->bs, &r->digest, &fd, &fsize);
+    rc = blobstore_open_read(r->srv->bs, &r->digest, &rd);
     if (rc == BERR_BLOB_UNKNOWN)
         return berr_set(BERR_IO, "blob %s has a row but no data", r->digest.str);
     if (rc < 0)
         return rc;
-    if (fsize != size) {
-        close(fd);
-        return berr_set(BERR_IO, "blob %s: %" PRId64 " bytes on disk, %" PRId64 " recorded",
-                        r->digest.str, fsize, size);
+    if (rd->size != size) {
+        rc = berr_set(BERR_IO, "blob %s: %" PRId64 " bytes stored, %" PRId64 " recorded",
+                      r->digest.str, rd->size, size);
+        goto free_reader;
     }
     len = size;
     rc = parse_range(request_header(r, "Range"), size, &off, &len);
     if (rc < 0) {
-        close(fd);
         respond_header(r, "Content-Range", "bytes */%" PRId64, size);
-        return rc;
+        goto free_reader;
     }
     blob_headers(r);
     if (rc == 1) {
         respond_header(r, "Content-Range", "bytes %" PRId64 "-%" PRId64 "/%" PRId64, off,
                        off + len - 1, size);
-        respond_fd(r, 206, BLOB_CT, fd, off, len);
+        respond_reader(r, 206, BLOB_CT, rd, off, len);
     } else {
-        respond_fd(r, 200, BLOB_CT, fd, 0, size);
+        respond_reader(r, 200, BLOB_CT, rd, 0, size);
     }
     return 0;
+free_reader:
+    driver_reader_free(rd);
+    return rc;
 }
 
 int h_blob_delete(struct request *r)

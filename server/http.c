@@ -44,6 +44,9 @@
  * kept small (it bounds the body pieces handed to us; storage coalesces them). */
 #define HTTP_CONN_MEMORY (64 * 1024)
 #define HTTP_DRAIN_MAX   (64LL << 20) /* body bytes read to deliver an early answer */
+/* A stored body without a file descriptor is read in blocks of at most this
+ * much: the memory a response holds, however large the blob. */
+#define HTTP_READ_BLOCK (256 * 1024)
 /* GnuTLS priorities: its defaults, less TLS 1.0 and 1.1 (RFC 8996). */
 #define HTTP_TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 
@@ -117,6 +120,42 @@ static ssize_t never_read(void *cls, uint64_t pos, char *buf, size_t max)
     return MHD_CONTENT_READER_END_WITH_ERROR;
 }
 
+/* A range of a storage reader being sent (the response's own state: MHD may
+ * outlive the request with it). */
+struct reader_body {
+    struct driver_reader *rd;
+    int64_t offset, length;
+    unsigned long long req_id;
+};
+
+/* MHD wants bytes [pos, pos+max) of the body: read them from the reader. */
+static ssize_t reader_body_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    struct reader_body *b = cls;
+    size_t n = 0;
+    if (pos >= (uint64_t)b->length)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    if ((uint64_t)max > (uint64_t)b->length - pos)
+        max = (size_t)((uint64_t)b->length - pos);
+    int64_t at = b->offset + (int64_t)pos;
+    int rc = driver_reader_read_at(b->rd, at, buf, max, &n);
+    if (rc < 0 || n == 0) {
+        /* Headers announced the length: all that is left is to cut the connection. */
+        log_warn("req=%llu read at %" PRId64 ": %s", b->req_id, at,
+                 rc < 0 ? berr_message() : "the object ended early");
+        berr_clear();
+        return MHD_CONTENT_READER_END_WITH_ERROR;
+    }
+    return (ssize_t)n;
+}
+
+static void reader_body_free(void *cls)
+{
+    struct reader_body *b = cls;
+    driver_reader_free(b->rd);
+    free(b);
+}
+
 static enum MHD_Result queue(struct request *r)
 {
     struct response *p = &r->resp;
@@ -126,6 +165,16 @@ static enum MHD_Result queue(struct request *r)
                                                      (uint64_t)p->offset);
         if (mr)
             p->fd = -1; /* MHD closes it */
+    } else if (p->reader) {
+        struct reader_body *b = xcalloc(1, sizeof(*b));
+        *b = (struct reader_body){p->reader, p->offset, p->length, r->id};
+        size_t block = p->length < HTTP_READ_BLOCK ? (size_t)p->length : HTTP_READ_BLOCK;
+        mr = MHD_create_response_from_callback((uint64_t)p->length, block ? block : 1,
+                                               reader_body_read, b, reader_body_free);
+        if (mr)
+            p->reader = NULL; /* freed by reader_body_free */
+        else
+            free(b);
     } else if (p->head_length >= 0) {
         mr = MHD_create_response_from_callback((uint64_t)p->head_length, 4096, never_read, NULL,
                                                NULL);

@@ -93,6 +93,11 @@ static int admin_open(struct admin *a, const char *cmd, int nargs, char **args)
         return ADMIN_USAGE;
     }
     log_set_level((enum log_level)log_level_parse(a->cfg.log_level));
+    if (strcmp(a->cfg.storage_driver, "fs") != 0) {
+        fprintf(stderr, "berthd %s: storage.driver %s keeps no blobs outside a running berthd\n",
+                cmd, a->cfg.storage_driver);
+        return ADMIN_USAGE;
+    }
     char *dbpath = xasprintf("%s/metadata.db", a->cfg.data_dir);
     int found = stat(dbpath, &sb) == 0;
     int rc = 0;

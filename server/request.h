@@ -30,7 +30,8 @@ struct response {
     char *ct_owned;
     char *body; /* owned (free) */
     size_t body_len;
-    int fd; /* >= 0: serve [offset, offset+length) of fd */
+    int fd;                       /* >= 0: serve [offset, offset+length) of fd (sendfile) */
+    struct driver_reader *reader; /* owned; or serve [offset, offset+length) of it (read_at) */
     int64_t offset, length;
     int64_t head_length; /* >= 0: HEAD, announce this Content-Length */
 };

@@ -7,6 +7,7 @@
 #include "image/base/log.h"
 #include "image/base/xalloc.h"
 
+#include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,14 +56,22 @@ void respond_json(struct request *r, int status, const char *content_type, json_
     respond_body(r, status, content_type ? content_type : "application/json", s, strlen(s));
 }
 
-void respond_fd(struct request *r, int status, const char *content_type, int fd, int64_t offset,
-                int64_t length)
+void respond_reader(struct request *r, int status, const char *content_type,
+                    struct driver_reader *rd, int64_t offset, int64_t length)
 {
+    assert(offset >= 0 && length >= 0 && offset + length <= rd->size);
     if (r->resp.fd >= 0)
         close(r->resp.fd);
+    driver_reader_free(r->resp.reader);
     r->resp.status = status;
     r->resp.content_type = content_type;
-    r->resp.fd = fd;
+    /* A reader with a file goes out with sendfile; any other through read_at. */
+    r->resp.fd = driver_reader_take_fd(rd);
+    if (r->resp.fd >= 0) {
+        driver_reader_free(rd);
+        rd = NULL;
+    }
+    r->resp.reader = rd;
     r->resp.offset = offset;
     r->resp.length = length;
 }
@@ -86,4 +95,6 @@ void response_release(struct response *p)
     if (p->fd >= 0)
         close(p->fd);
     p->fd = -1;
+    driver_reader_free(p->reader);
+    p->reader = NULL;
 }

@@ -2,8 +2,9 @@
  * respond.h - the one way handlers build responses.
  *
  * A response is a status, up to RESP_MAX_HEADERS headers, and one of: no
- * body, an owned memory body, a range of a file descriptor (sent with
- * sendfile), or for HEAD only a Content-Length. Every response also gets
+ * body, an owned memory body, a range of a storage reader (sent with
+ * sendfile when the reader has a file descriptor, else read block by block
+ * with read_at), or for HEAD only a Content-Length. Every response also gets
  * Docker-Distribution-API-Version from server/http.c.
  */
 #ifndef BERTH_RESPOND_H
@@ -25,9 +26,10 @@ void respond_header(struct request *r, const char *name, const char *fmt, ...)
 void respond_body(struct request *r, int status, const char *content_type, char *body, size_t len);
 /* JSON body from a jansson value; takes ownership of (decrefs) v. */
 void respond_json(struct request *r, int status, const char *content_type, json_t *v);
-/* File body: [offset, offset+length) of fd; takes ownership of fd. */
-void respond_fd(struct request *r, int status, const char *content_type, int fd, int64_t offset,
-                int64_t length);
+/* Stored body: [offset, offset+length) of rd, within rd->size; takes
+ * ownership of rd (freed with the response). */
+void respond_reader(struct request *r, int status, const char *content_type,
+                    struct driver_reader *rd, int64_t offset, int64_t length);
 /* HEAD: headers only, announcing `length` bytes. */
 void respond_head(struct request *r, int status, const char *content_type, int64_t length);
 /* Release everything the response owns. */

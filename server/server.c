@@ -47,7 +47,12 @@ int server_open(struct server **out, const struct config *cfg)
     rc = mkdir_p(cfg->data_dir);
     if (rc < 0)
         goto fail;
-    rc = driver_fs_new(&srv->drv, cfg->data_dir);
+    if (strcmp(cfg->storage_driver, "mem") == 0) {
+        log_warn("storage.driver mem: blobs live in memory and are lost at exit (tests only)");
+        rc = driver_mem_new(&srv->drv);
+    } else {
+        rc = driver_fs_new(&srv->drv, cfg->data_dir);
+    }
     if (rc < 0)
         goto fail;
     rc = blobstore_new(&srv->bs, srv->drv);

@@ -70,14 +70,13 @@ int blobstore_stat(struct blobstore *bs, const struct digest *d, int64_t *size_o
     return 0;
 }
 
-int blobstore_open_read(struct blobstore *bs, const struct digest *d, int *fd_out,
-                        int64_t *size_out)
+int blobstore_open_read(struct blobstore *bs, const struct digest *d, struct driver_reader **out)
 {
     char key[PATHS_KEY_MAX];
     int rc = paths_blob(key, d);
     if (rc < 0)
         return rc;
-    rc = driver_open_read(bs->drv, key, fd_out, size_out);
+    rc = driver_reader_open(bs->drv, key, out);
     return rc < 0 ? blob_unknown(rc, d) : 0;
 }
 

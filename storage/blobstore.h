@@ -33,9 +33,9 @@ struct driver *blobstore_driver(struct blobstore *bs);
 
 /* Size of the blob's data, or BERR_BLOB_UNKNOWN. */
 int blobstore_stat(struct blobstore *bs, const struct digest *d, int64_t *size_out);
-/* Open the blob's data for reading (fd owned by the caller). BERR_BLOB_UNKNOWN when absent. */
-int blobstore_open_read(struct blobstore *bs, const struct digest *d, int *fd_out,
-                        int64_t *size_out);
+/* Open a reader on the blob's data ((*out)->size is its size); the caller
+ * frees it with driver_reader_free. BERR_BLOB_UNKNOWN when absent. */
+int blobstore_open_read(struct blobstore *bs, const struct digest *d, struct driver_reader **out);
 /* Publish a writer's verified bytes as blob d (takes ownership of w; it is
  * freed whatever happens). If the blob is already stored, w is cancelled and
  * 0 returned (content equality is proven by the digest). */

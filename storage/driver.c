@@ -52,12 +52,54 @@ int driver_stat(struct driver *d, const char *key, struct driver_stat *out)
     return d->ops->stat(d, key, out);
 }
 
-int driver_open_read(struct driver *d, const char *key, int *fd_out, int64_t *size_out)
+int driver_reader_open(struct driver *d, const char *key, struct driver_reader **out)
 {
     int rc = key_check(key, 0);
     if (rc < 0)
         return rc;
-    return d->ops->open_read(d, key, fd_out, size_out);
+    return d->ops->reader_open(d, key, out);
+}
+
+int driver_reader_read_at(struct driver_reader *rd, int64_t offset, void *buf, size_t len,
+                          size_t *n_out)
+{
+    assert(offset >= 0);
+    *n_out = 0;
+    if (offset >= rd->size || len == 0)
+        return 0;
+    if ((int64_t)len > rd->size - offset)
+        len = (size_t)(rd->size - offset);
+    return rd->driver->ops->reader_read_at(rd, offset, buf, len, n_out);
+}
+
+int driver_reader_read_full(struct driver_reader *rd, int64_t offset, void *buf, size_t len)
+{
+    size_t done = 0;
+    while (done < len) {
+        size_t n;
+        int rc =
+            driver_reader_read_at(rd, offset + (int64_t)done, (char *)buf + done, len - done, &n);
+        if (rc < 0)
+            return rc;
+        if (n == 0)
+            return berr_set(BERR_IO, "object ends at %lld, %zu bytes short",
+                            (long long)(offset + (int64_t)done), len - done);
+        done += n;
+    }
+    return 0;
+}
+
+int driver_reader_take_fd(struct driver_reader *rd)
+{
+    int fd = rd->fd;
+    rd->fd = -1;
+    return fd;
+}
+
+void driver_reader_free(struct driver_reader *rd)
+{
+    if (rd != NULL)
+        rd->driver->ops->reader_free(rd);
 }
 
 int driver_writer_open(struct driver *d, const char *key, int append, struct driver_writer **out)

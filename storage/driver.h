@@ -26,6 +26,7 @@
 
 struct driver;
 struct driver_writer;
+struct driver_reader;
 
 struct driver_stat {
     int64_t size;
@@ -39,9 +40,15 @@ typedef int (*driver_walk_fn)(void *ctx, const char *key, const struct driver_st
 struct driver_ops {
     const char *name;
     int (*stat)(struct driver *d, const char *key, struct driver_stat *out);
-    /* Open for reading: *fd_out is a readable, seekable file descriptor the
-     * caller owns (closes), positioned at 0; *size_out its size. */
-    int (*open_read)(struct driver *d, const char *key, int *fd_out, int64_t *size_out);
+    /* Open a reader on `key` (see struct driver_reader); the caller frees it
+     * with reader_free. */
+    int (*reader_open)(struct driver *d, const char *key, struct driver_reader **out);
+    /* Copy up to len bytes at `offset` into buf; *n_out = bytes copied. Fewer
+     * than len only at the end of the object (0 at or past it). */
+    int (*reader_read_at)(struct driver_reader *rd, int64_t offset, void *buf, size_t len,
+                          size_t *n_out);
+    /* Release the reader and its fd, if it still has one. */
+    void (*reader_free)(struct driver_reader *rd);
     /* Open a writer on `key`; with append != 0 keep existing bytes (the writer
      * starts at their end), else truncate. Parent "directories" are created. */
     int (*writer_open)(struct driver *d, const char *key, int append, struct driver_writer **out);
@@ -77,7 +84,19 @@ struct driver {
 
 /* Thin dispatchers, so callers write driver_stat(d, ...) */
 int driver_stat(struct driver *d, const char *key, struct driver_stat *out);
-int driver_open_read(struct driver *d, const char *key, int *fd_out, int64_t *size_out);
+int driver_reader_open(struct driver *d, const char *key, struct driver_reader **out);
+/* Never reads past rd->size: a short count means the end of the object. */
+int driver_reader_read_at(struct driver_reader *rd, int64_t offset, void *buf, size_t len,
+                          size_t *n_out);
+/* Read exactly len bytes at offset: BERR_IO when the object ends before. */
+int driver_reader_read_full(struct driver_reader *rd, int64_t offset, void *buf, size_t len);
+/* Take the reader's file descriptor, or -1 when it has none. The caller owns
+ * (closes) the fd, positioned anywhere, and may read it by offset (pread,
+ * sendfile) for [0, rd->size); the reader is then spent: the only call left
+ * on it is driver_reader_free. */
+int driver_reader_take_fd(struct driver_reader *rd);
+/* Accepts NULL. */
+void driver_reader_free(struct driver_reader *rd);
 int driver_writer_open(struct driver *d, const char *key, int append, struct driver_writer **out);
 int driver_writer_open_unnamed(struct driver *d, const char *dir, struct driver_writer **out);
 int driver_writer_append(struct driver_writer *w, const void *data, size_t len);
@@ -96,20 +115,31 @@ struct driver_writer {
     struct driver *driver;
 };
 
+/* An open object: every driver_reader struct starts with this. A reader
+ * keeps the object it opened when the key is removed or replaced meanwhile
+ * (like an open file; blobs are never rewritten in place). Reads never go
+ * past `size`. Use a reader from one thread at a time; free it with
+ * driver_reader_free. */
+struct driver_reader {
+    struct driver *driver;
+    int64_t size; /* when opened */
+    int fd;       /* >= 0: readable by offset, owned by the reader; -1: read_at only */
+};
+
 /* Constructors. */
 /* Files under `root` (created if missing). */
 int driver_fs_new(struct driver **out, const char *root);
 /* Tests: stage unnamed objects as named files, as without O_TMPFILE. */
 void driver_fs_no_tmpfile(struct driver *d);
-/* In memory (objects served through memfd for open_read). */
+/* In memory; its readers have no fd (they exercise the read_at path). */
 int driver_mem_new(struct driver **out);
 /* Wraps `inner` (takes ownership): operation number `fail_at` (1-based,
- * counting every call through the vtable including writer calls, except
- * writer_size and writer_cancel, which cannot fail) and every one after it
- * when `sticky`, fails with BERR_IO. fail_at 0 = never. An injected failure
+ * counting every call through the vtable including writer and reader calls,
+ * except writer_size, writer_cancel and reader_free, which cannot fail) and
+ * every one after it when `sticky`, fails with BERR_IO. fail_at 0 = never. An injected failure
  * leaves the inner store as the real failure would: a failed append writes
  * nothing, a failed commit cancels (staged bytes removed, nothing
- * published). */
+ * published). Its readers have no fd: every read_at is an operation. */
 int driver_faulty_new(struct driver **out, struct driver *inner, int fail_at, int sticky);
 /* Number of operations the faulty driver has seen. */
 int driver_faulty_count(const struct driver *d);

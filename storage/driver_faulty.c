@@ -2,11 +2,12 @@
  * driver_faulty.c - a driver that wraps another and fails its Nth operation.
  *
  * For tests of error paths: every fallible call through the vtable (stat,
- * open_read, writer_open, writer_open_unnamed, writer_append, writer_commit, writer_close, move,
- * remove, walk) increments one counter; call number fail_at (1-based) - and,
- * when sticky, every later one - fails with BERR_IO instead of reaching the
- * inner driver. writer_size and writer_cancel cannot fail and are not
- * counted.
+ * reader_open, reader_read_at, writer_open, writer_open_unnamed,
+ * writer_append, writer_commit, writer_close, move, remove, walk) increments
+ * one counter; call number fail_at (1-based) - and, when sticky, every later
+ * one - fails with BERR_IO instead of reaching the inner driver.
+ * writer_size, writer_cancel and reader_free cannot fail and are not
+ * counted. Readers hide the inner reader's fd, so every read is counted.
  *
  * Invariants: an injected failure has the same effect on the inner store as
  * the real failure it imitates: a failed writer_append writes nothing; a
@@ -29,6 +30,11 @@ struct faulty_driver {
     int fail_at;
     int sticky;
     atomic_int count;
+};
+
+struct faulty_reader {
+    struct driver_reader base;
+    struct driver_reader *inner;
 };
 
 struct faulty_writer {
@@ -55,12 +61,38 @@ static int faulty_stat(struct driver *d, const char *key, struct driver_stat *ou
     return driver_stat(f->inner, key, out);
 }
 
-static int faulty_open_read(struct driver *d, const char *key, int *fd_out, int64_t *size_out)
+static int faulty_reader_open(struct driver *d, const char *key, struct driver_reader **out)
 {
     struct faulty_driver *f = (struct faulty_driver *)d;
-    if (faulty_hit(f, "open_read"))
+    struct driver_reader *inner = NULL;
+    if (faulty_hit(f, "reader_open"))
         return BERR_IO;
-    return driver_open_read(f->inner, key, fd_out, size_out);
+    int rc = driver_reader_open(f->inner, key, &inner);
+    if (rc < 0)
+        return rc;
+    struct faulty_reader *rd = xcalloc(1, sizeof(*rd));
+    rd->base.driver = d;
+    rd->base.size = inner->size;
+    rd->base.fd = -1;
+    rd->inner = inner;
+    *out = &rd->base;
+    return 0;
+}
+
+static int faulty_reader_read_at(struct driver_reader *dr, int64_t offset, void *buf, size_t len,
+                                 size_t *n_out)
+{
+    struct faulty_reader *rd = (struct faulty_reader *)dr;
+    if (faulty_hit((struct faulty_driver *)dr->driver, "reader_read_at"))
+        return BERR_IO;
+    return driver_reader_read_at(rd->inner, offset, buf, len, n_out);
+}
+
+static void faulty_reader_free(struct driver_reader *dr)
+{
+    struct faulty_reader *rd = (struct faulty_reader *)dr;
+    driver_reader_free(rd->inner);
+    free(rd);
 }
 
 /* Wrap the inner driver's new writer (rc from opening it) into *out. */
@@ -175,7 +207,9 @@ static void faulty_free(struct driver *d)
 static const struct driver_ops faulty_ops = {
     .name = "faulty",
     .stat = faulty_stat,
-    .open_read = faulty_open_read,
+    .reader_open = faulty_reader_open,
+    .reader_read_at = faulty_reader_read_at,
+    .reader_free = faulty_reader_free,
     .writer_open = faulty_writer_open,
     .writer_open_unnamed = faulty_writer_open_unnamed,
     .writer_append = faulty_writer_append,

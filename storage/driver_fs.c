@@ -4,7 +4,10 @@
  * A key is a path relative to the root; every call goes through the root's
  * directory fd (openat, renameat, ...), so the process working directory
  * never matters. A writer's staged object is an ordinary file under its own
- * key (e.g. uploads/<id>), visible to stat and open_read while it grows.
+ * key (e.g. uploads/<id>), visible to stat and reader_open while it grows.
+ *
+ * Readers hold the open file: their fd is what the HTTP layer sendfiles
+ * from, and read_at is pread on it.
  *
  * An unnamed writer's object is an O_TMPFILE in the directory it names: no
  * directory entry (and no directory lock) until commit links it under its
@@ -148,7 +151,7 @@ static int fs_stat(struct driver *d, const char *key, struct driver_stat *out)
     return 0;
 }
 
-static int fs_open_read(struct driver *d, const char *key, int *fd_out, int64_t *size_out)
+static int fs_reader_open(struct driver *d, const char *key, struct driver_reader **out)
 {
     struct fs_driver *fs = (struct fs_driver *)d;
     struct stat st;
@@ -164,13 +167,42 @@ static int fs_open_read(struct driver *d, const char *key, int *fd_out, int64_t 
         rc = berr_set(BERR_NOT_FOUND, "open \"%s\": not a file", key);
         goto close_fd;
     }
-    *fd_out = fd;
-    if (size_out != NULL)
-        *size_out = (int64_t)st.st_size;
+    struct driver_reader *rd = xcalloc(1, sizeof(*rd));
+    rd->driver = d;
+    rd->size = (int64_t)st.st_size;
+    rd->fd = fd;
+    *out = rd;
     return 0;
 close_fd:
     close(fd);
     return rc;
+}
+
+static int fs_reader_read_at(struct driver_reader *rd, int64_t offset, void *buf, size_t len,
+                             size_t *n_out)
+{
+    size_t done = 0;
+    if (rd->fd < 0)
+        return berr_set(BERR_INTERNAL, "read: the reader's fd was taken");
+    while (done < len) {
+        ssize_t n = pread(rd->fd, (char *)buf + done, len - done, (off_t)offset + (off_t)done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return berr_set(BERR_IO, "read at %lld: %s", (long long)offset, strerror(errno));
+        if (n == 0)
+            break;
+        done += (size_t)n;
+    }
+    *n_out = done;
+    return 0;
+}
+
+static void fs_reader_free(struct driver_reader *rd)
+{
+    if (rd->fd >= 0)
+        close(rd->fd);
+    free(rd);
 }
 
 static int fs_writer_open(struct driver *d, const char *key, int append, struct driver_writer **out)
@@ -564,7 +596,9 @@ static void fs_free(struct driver *d)
 static const struct driver_ops fs_ops = {
     .name = "fs",
     .stat = fs_stat,
-    .open_read = fs_open_read,
+    .reader_open = fs_reader_open,
+    .reader_read_at = fs_reader_read_at,
+    .reader_free = fs_reader_free,
     .writer_open = fs_writer_open,
     .writer_open_unnamed = fs_writer_open_unnamed,
     .writer_append = fs_writer_append,

@@ -4,8 +4,10 @@
  * Objects are reference-counted byte arrays; the key table maps keys to
  * objects. A writer holds a reference to its object, so - as with files - a
  * writer whose key was removed or replaced keeps writing into a detached
- * object, and commit publishes exactly that object. open_read hands out a
- * memfd snapshot of the bytes.
+ * object, and commit publishes exactly that object. A reader holds a
+ * reference too (so it survives a remove or a replace, as an open file does)
+ * and has no fd: it copies bytes out under the mutex, so every user of this
+ * driver exercises the read_at path an object store would take.
  *
  * Invariants: one mutex guards the table and every object's bytes; walk
  * callbacks run without the mutex held (on a snapshot), so they may call the
@@ -13,13 +15,10 @@
  */
 #include "storage/driver.h"
 
-#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "image/base/err.h"
 #include "image/base/xalloc.h"
@@ -43,6 +42,11 @@ struct mem_driver {
     struct mem_entry *entries;
     size_t n;
     size_t cap;
+};
+
+struct mem_reader {
+    struct driver_reader base;
+    struct mem_obj *obj;
 };
 
 struct mem_writer {
@@ -121,43 +125,53 @@ static int mem_stat(struct driver *d, const char *key, struct driver_stat *out)
     return rc;
 }
 
-static int mem_open_read(struct driver *d, const char *key, int *fd_out, int64_t *size_out)
+static int mem_reader_open(struct driver *d, const char *key, struct driver_reader **out)
 {
     struct mem_driver *m = (struct mem_driver *)d;
-    int rc = 0;
-    int fd = memfd_create("berth-mem", MFD_CLOEXEC);
-    if (fd < 0)
-        return berr_set(BERR_IO, "memfd_create: %s", strerror(errno));
     pthread_mutex_lock(&m->mu);
     long i = mem_find(m, key);
     if (i < 0) {
-        rc = berr_set(BERR_NOT_FOUND, "open \"%s\": no such object", key);
-        goto unlock;
+        pthread_mutex_unlock(&m->mu);
+        return berr_set(BERR_NOT_FOUND, "open \"%s\": no such object", key);
     }
-    const struct mem_obj *o = m->entries[i].obj;
-    size_t off = 0;
-    while (off < o->len) {
-        ssize_t n = write(fd, o->data + off, o->len - off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            rc = berr_set(BERR_IO, "open \"%s\": %s", key, strerror(n < 0 ? errno : EIO));
-            goto unlock;
-        }
-        off += (size_t)n;
-    }
-    if (size_out != NULL)
-        *size_out = (int64_t)o->len;
-unlock:
+    struct mem_reader *rd = xcalloc(1, sizeof(*rd));
+    rd->base.driver = d;
+    rd->base.fd = -1;
+    rd->obj = m->entries[i].obj;
+    rd->obj->refs++;
+    rd->base.size = (int64_t)rd->obj->len;
     pthread_mutex_unlock(&m->mu);
-    if (rc == 0 && lseek(fd, 0, SEEK_SET) < 0)
-        rc = berr_set(BERR_IO, "lseek: %s", strerror(errno));
-    if (rc < 0) {
-        close(fd);
-        return rc;
-    }
-    *fd_out = fd;
+    *out = &rd->base;
     return 0;
+}
+
+static int mem_reader_read_at(struct driver_reader *dr, int64_t offset, void *buf, size_t len,
+                              size_t *n_out)
+{
+    struct mem_reader *rd = (struct mem_reader *)dr;
+    struct mem_driver *m = (struct mem_driver *)dr->driver;
+    size_t n = 0;
+    pthread_mutex_lock(&m->mu);
+    /* A writer may have truncated the object since (as O_TRUNC would a file). */
+    if ((uint64_t)offset < rd->obj->len) {
+        n = rd->obj->len - (size_t)offset;
+        if (n > len)
+            n = len;
+        memcpy(buf, rd->obj->data + offset, n);
+    }
+    pthread_mutex_unlock(&m->mu);
+    *n_out = n;
+    return 0;
+}
+
+static void mem_reader_free(struct driver_reader *dr)
+{
+    struct mem_reader *rd = (struct mem_reader *)dr;
+    struct mem_driver *m = (struct mem_driver *)dr->driver;
+    pthread_mutex_lock(&m->mu);
+    obj_unref(rd->obj);
+    pthread_mutex_unlock(&m->mu);
+    free(rd);
 }
 
 static int mem_writer_open(struct driver *d, const char *key, int append,
@@ -356,7 +370,9 @@ static void mem_free(struct driver *d)
 static const struct driver_ops mem_ops = {
     .name = "mem",
     .stat = mem_stat,
-    .open_read = mem_open_read,
+    .reader_open = mem_reader_open,
+    .reader_read_at = mem_reader_read_at,
+    .reader_free = mem_reader_free,
     .writer_open = mem_writer_open,
     .writer_open_unnamed = mem_writer_open_unnamed,
     .writer_append = mem_writer_append,

@@ -43,13 +43,11 @@
  */
 #include "storage/upload.h"
 
-#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <openssl/rand.h>
 
@@ -322,13 +320,13 @@ static int hash_object(struct driver *drv, const char *key, enum digest_alg alg,
                        struct digester **out, int64_t *size_out)
 {
     struct digester *h = NULL;
+    struct driver_reader *rd = NULL;
     char *buf = NULL;
-    int fd = -1;
-    int64_t size = 0, total = 0;
+    int64_t total = 0;
     int rc = digester_new(&h, alg);
     if (rc < 0)
         return rc;
-    rc = driver_open_read(drv, key, &fd, &size);
+    rc = driver_reader_open(drv, key, &rd);
     if (rc == BERR_NOT_FOUND) {
         rc = 0; /* nothing staged yet */
         goto done;
@@ -337,17 +335,14 @@ static int hash_object(struct driver *drv, const char *key, enum digest_alg alg,
         goto free_hash;
     buf = xmalloc(REHASH_BUF);
     for (;;) {
-        ssize_t n = read(fd, buf, REHASH_BUF);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            rc = berr_set(BERR_IO, "read \"%s\": %s", key, strerror(errno));
+        size_t n;
+        rc = driver_reader_read_at(rd, total, buf, REHASH_BUF, &n);
+        if (rc < 0)
             goto free_hash;
-        }
         if (n == 0)
             break;
-        digester_update(h, buf, (size_t)n);
-        total += n;
+        digester_update(h, buf, n);
+        total += (int64_t)n;
     }
 done:
     *out = h;
@@ -356,8 +351,7 @@ done:
 free_hash:
     digester_free(h);
     free(buf);
-    if (fd >= 0)
-        close(fd);
+    driver_reader_free(rd);
     return rc;
 }
 

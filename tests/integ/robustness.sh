@@ -3,7 +3,8 @@
 # robustness.sh: berthd under stress and bad luck. Clients that disconnect mid-upload; SIGTERM during
 # an upload (the request finishes, exit 0); SIGKILL at random moments while pushing (everything
 # acknowledged survives intact); upload sessions that survive a restart; a 1 GiB streamed push and
-# pull with RSS sampled from /proc; 32 concurrent uploads.
+# pull with RSS sampled from /proc; 32 concurrent uploads; blobs served without a file descriptor
+# (--storage.driver mem: full GETs, ranges, HEAD and 416 through read_at).
 # Written for berthd; BERTH_TEST_TARGET=reference runs it against Distribution to validate the suite.
 #   KILL_ROUNDS (default 8)   SIGKILL rounds
 #   RSS_LIMIT_MIB (default 8) allowed growth of VmRSS/VmHWM during the 1 GiB push and pull
@@ -424,6 +425,61 @@ if berthd_only "a second berthd on a port in use fails instead of sharing it"; t
     check "a second berthd on port $SRV_PORT exits 1 (exit $rc)" test "$rc" = 1
     check "it says the address is in use" grep -q "cannot listen on 127.0.0.1:$SRV_PORT: Address already in use" "$T/second.log"
     check "the first server still answers" alive
+fi
+
+# === blobs without a file descriptor (berthd-only) ================================================
+# --storage.driver mem keeps blobs in memory: its readers have no fd, so GET goes through the
+# read_at path an object-store driver takes (blocks of 256 KiB) instead of sendfile. Full GETs,
+# ranges, HEAD and 416 must be byte-for-byte what the filesystem driver serves.
+if berthd_only "blobs served by read_at (--storage.driver mem)"; then
+    MAIN_PID=$SRV_PID MAIN_URL=$SRV_URL MAIN_DATA=$SRV_DATA MAIN_LOG=$SRV_LOG MAIN_PORT=$SRV_PORT
+    if start_berthd "" "" --storage.driver mem; then
+        check "the server says blobs live in memory" grep -q "storage.driver mem" "$SRV_LOG"
+        size=$((5 * 1024 * 1024 + 12345))
+        head -c "$size" /dev/urandom >"$T/mem.blob"
+        DM=$(sha256_of "$T/mem.blob")
+        check "push a $size-byte blob in 3 chunks" push_file rb/mem "$T/mem.blob" "$DM" 3
+        check "no blob file under DATA/blobs" test "$(find "$SRV_DATA" -path '*blobs*' -type f | wc -l)" = 0
+        req GET "/v2/rb/mem/blobs/$DM"
+        check_status 200 "full GET"
+        check "full GET: same bytes" cmp -s "$BODY" "$T/mem.blob"
+        check_header Content-Length "$size"
+        # mem_range RANGE FIRST LAST: a 206 with bytes FIRST..LAST of the blob.
+        mem_range() {
+            req GET "/v2/rb/mem/blobs/$DM" -H "Range: bytes=$1"
+            check_status 206 "Range $1"
+            check_header Content-Range "bytes $2-$3/$size"
+            tail -c +$(($2 + 1)) "$T/mem.blob" | head -c $(($3 - $2 + 1)) >"$T/mem.want"
+            check "Range $1: same bytes" cmp -s "$BODY" "$T/mem.want"
+        }
+        mem_range 0-0 0 0
+        mem_range 1000000-3999999 1000000 3999999
+        mem_range 262143-262144 262143 262144
+        mem_range "$((size - 1))-" $((size - 1)) $((size - 1))
+        mem_range 4000000- 4000000 $((size - 1))
+        mem_range -700000 $((size - 700000)) $((size - 1))
+        mem_range "0-$((size + 100))" 0 $((size - 1))
+        req HEAD "/v2/rb/mem/blobs/$DM"
+        check_status 200 "HEAD"
+        check_header Content-Length "$size"
+        req GET "/v2/rb/mem/blobs/$DM" -H "Range: bytes=$size-"
+        check_status 416 "Range past the end"
+        check_header Content-Range "bytes */$size"
+        # Concurrent pulls of the same blob, each through its own reader.
+        pids=()
+        for i in 1 2 3 4; do
+            curl -s --max-time 60 -o "$T/mem.par$i" "$SRV_URL/v2/rb/mem/blobs/$DM" &
+            pids+=($!)
+        done
+        wait "${pids[@]}"
+        n=0
+        for i in 1 2 3 4; do cmp -s "$T/mem.par$i" "$T/mem.blob" && n=$((n + 1)); done
+        check "4 concurrent GETs: $n intact" test "$n" = 4
+        check_clean_stop
+    else
+        fail "berthd --storage.driver mem did not start"
+    fi
+    SRV_PID=$MAIN_PID SRV_URL=$MAIN_URL SRV_DATA=$MAIN_DATA SRV_LOG=$MAIN_LOG SRV_PORT=$MAIN_PORT
 fi
 
 if [ -n "$EXP" ]; then

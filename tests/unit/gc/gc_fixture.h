@@ -233,15 +233,16 @@ static inline int fx_has_manifest(struct fx *fx, const char *repo, const struct 
 static inline int fx_blob_intact(struct fx *fx, const struct digest *d, const char *data)
 {
     int64_t size = -1;
-    int fd = -1;
+    struct driver_reader *rd = NULL;
     char buf[4096];
+    size_t n = 0;
     if (meta_blob_row(fx->db, d->str, &size) != 1 || size != (int64_t)strlen(data))
         return 0;
-    if (blobstore_open_read(fx->bs, d, &fd, &size) != 0)
+    if (blobstore_open_read(fx->bs, d, &rd) != 0)
         return 0;
-    ssize_t n = read(fd, buf, sizeof(buf));
-    close(fd);
-    return n == (ssize_t)strlen(data) && memcmp(buf, data, (size_t)n) == 0;
+    int rc = driver_reader_read_at(rd, 0, buf, sizeof(buf), &n);
+    driver_reader_free(rd);
+    return rc == 0 && n == strlen(data) && memcmp(buf, data, n) == 0;
 }
 
 /* 1 when blob d has neither row nor file. */

@@ -83,6 +83,26 @@ static void test_missing_size_corrupt(void **state)
     assert_int_equal(blobstore_stat(fx->bs, &bad, &size), 0);
 }
 
+/* --deep hashes through the reader's read_at when the driver has no files
+ * (the mem driver, as an object store would be). */
+static void test_deep_without_fd(void **state)
+{
+    struct fx *fx = *state;
+    struct driver *mem;
+    fx_close(fx);
+    assert_int_equal(driver_mem_new(&mem), 0);
+    fx_open(fx, mem);
+    struct digest good = fx_blob(fx, "f", "hashed from memory");
+    struct digest bad = fx_blob(fx, "f", "this blob will rot");
+    clobber(fx, &bad, "THIS BLOB WILL ROT");
+    struct fsck_report r = fsck(fx, 1, 0);
+    assert_int_equal(r.rows, 2);
+    assert_int_equal(r.hashed_bytes, 36);
+    assert_int_equal(r.digest_mismatch, 1);
+    assert_int_equal(fsck_errors(&r), 1);
+    assert_true(fx_blob_intact(fx, &good, "hashed from memory"));
+}
+
 static void test_trash_with_row_repaired(void **state)
 {
     struct fx *fx = *state;
@@ -184,6 +204,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_clean, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_missing_size_corrupt, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_deep_without_fd, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_trash_with_row_repaired, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_orphans_and_strays, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_dangling_reference, fx_setup, fx_teardown),

@@ -135,31 +135,39 @@ static void put(struct driver *d, const char *key, const char *data)
     assert_int_equal(driver_writer_commit(w, key), 0);
 }
 
-/* Read an object fully into a malloc'd NUL-terminated buffer (or NULL with *rc_out). */
+/* Read an object fully into a malloc'd NUL-terminated buffer (or NULL with
+ * *rc_out), through read_at in uneven pieces, checking the reader's size. */
 static char *get(struct driver *d, const char *key, size_t *len_out, int *rc_out)
 {
-    int fd = -1;
-    int64_t size = -1;
-    int rc = driver_open_read(d, key, &fd, &size);
+    struct driver_reader *rd = NULL;
+    int rc = driver_reader_open(d, key, &rd);
     if (rc_out != NULL)
         *rc_out = rc;
-    if (rc < 0)
+    if (rc < 0) {
+        assert_null(rd);
         return NULL;
-    assert_true(size >= 0);
-    assert_int_equal(lseek(fd, 0, SEEK_CUR), 0);
-    char *buf = xmalloc((size_t)size + 1);
-    size_t off = 0;
+    }
+    assert_true(rd->size >= 0);
+    size_t size = (size_t)rd->size;
+    char *buf = xmalloc(size + 2);
+    size_t off = 0, piece = 1;
     for (;;) {
-        assert_true(off <= (size_t)size);
-        ssize_t n = read(fd, buf + off, (size_t)size + 1 - off);
-        assert_true(n >= 0);
+        size_t n = 12345;
+        assert_int_equal(driver_reader_read_at(rd, (int64_t)off, buf + off, piece, &n), 0);
+        assert_true(n <= piece);
+        assert_true(off + n <= size);
         if (n == 0)
             break;
-        off += (size_t)n;
+        if (off + piece <= size)
+            assert_int_equal(n, piece); /* short only at the end */
+        off += n;
+        piece = piece * 5 + 3;
+        if (piece > size + 1 - off)
+            piece = size + 1 - off; /* one byte past the end at most (buf has room) */
     }
-    assert_int_equal(off, (size_t)size);
+    assert_int_equal(off, size);
     buf[off] = '\0';
-    close(fd);
+    driver_reader_free(rd);
     if (len_out != NULL)
         *len_out = off;
     return buf;
@@ -177,9 +185,10 @@ static void assert_content(struct driver *d, const char *key, const char *want)
 static void assert_absent(struct driver *d, const char *key)
 {
     struct driver_stat st;
-    int fd = -1;
+    struct driver_reader *rd = NULL;
     assert_int_equal(driver_stat(d, key, &st), BERR_NOT_FOUND);
-    assert_int_equal(driver_open_read(d, key, &fd, NULL), BERR_NOT_FOUND);
+    assert_int_equal(driver_reader_open(d, key, &rd), BERR_NOT_FOUND);
+    assert_null(rd);
 }
 
 /* ---- conformance tests --------------------------------------------------- */
@@ -226,15 +235,74 @@ static void test_write_commit_read(void **state)
     assert_int_equal(st.size, 11);
     assert_content(fx->d, "blobs/x/y/z", "hello world");
 
-    /* The fd is seekable (ranges are served by offset). */
-    int fd;
-    int64_t size;
+    /* Readers read by offset (ranges are served by offset). */
+    struct driver_reader *rd;
     char buf[8] = {0};
-    assert_int_equal(driver_open_read(fx->d, "blobs/x/y/z", &fd, &size), 0);
-    assert_int_equal(size, 11);
-    assert_int_equal(pread(fd, buf, 5, 6), 5);
+    size_t n;
+    assert_int_equal(driver_reader_open(fx->d, "blobs/x/y/z", &rd), 0);
+    assert_int_equal(rd->size, 11);
+    assert_int_equal(driver_reader_read_at(rd, 6, buf, 5, &n), 0);
+    assert_int_equal(n, 5);
     assert_string_equal(buf, "world");
-    close(fd);
+    driver_reader_free(rd);
+}
+
+/* read_at at every offset and length, short reads only at the end, and past it nothing. */
+static void test_read_at(void **state)
+{
+    struct fixture *fx = *state;
+    static const char data[] = "0123456789abcdefghij";
+    const size_t len = sizeof(data) - 1;
+    struct driver_reader *rd;
+    char buf[64];
+    size_t n;
+    put(fx->d, "blobs/ra", data);
+    assert_int_equal(driver_reader_open(fx->d, "blobs/ra", &rd), 0);
+    assert_int_equal(rd->size, (int64_t)len);
+    for (size_t off = 0; off <= len + 2; off++) {
+        for (size_t want = 0; want <= len + 2; want++) {
+            memset(buf, '#', sizeof(buf));
+            n = 999;
+            assert_int_equal(driver_reader_read_at(rd, (int64_t)off, buf, want, &n), 0);
+            size_t expect = off >= len ? 0 : (want < len - off ? want : len - off);
+            assert_int_equal(n, expect);
+            assert_memory_equal(buf, data + (off < len ? off : 0), expect);
+            assert_int_equal(buf[expect], '#'); /* nothing written beyond */
+        }
+    }
+    /* Reads in any order: the reader keeps no position. */
+    assert_int_equal(driver_reader_read_at(rd, 15, buf, 3, &n), 0);
+    assert_memory_equal(buf, "fgh", 3);
+    assert_int_equal(driver_reader_read_at(rd, 0, buf, 2, &n), 0);
+    assert_memory_equal(buf, "01", 2);
+    assert_int_equal(driver_reader_read_full(rd, 10, buf, 10), 0);
+    assert_memory_equal(buf, "abcdefghij", 10);
+    assert_int_equal(driver_reader_read_full(rd, 11, buf, 10), BERR_IO);
+    driver_reader_free(rd);
+    driver_reader_free(NULL);
+
+    put(fx->d, "blobs/empty", "");
+    assert_int_equal(driver_reader_open(fx->d, "blobs/empty", &rd), 0);
+    assert_int_equal(rd->size, 0);
+    assert_int_equal(driver_reader_read_at(rd, 0, buf, sizeof(buf), &n), 0);
+    assert_int_equal(n, 0);
+    driver_reader_free(rd);
+}
+
+/* A reader keeps the bytes it opened when the key is replaced meanwhile. */
+static void test_read_survives_replace(void **state)
+{
+    struct fixture *fx = *state;
+    struct driver_reader *rd;
+    char buf[16] = {0};
+    put(fx->d, "blobs/rr", "first");
+    assert_int_equal(driver_reader_open(fx->d, "blobs/rr", &rd), 0);
+    put(fx->d, "blobs/rr", "second version");
+    assert_int_equal(rd->size, 5);
+    assert_int_equal(driver_reader_read_full(rd, 0, buf, 5), 0);
+    assert_string_equal(buf, "first");
+    driver_reader_free(rd);
+    assert_content(fx->d, "blobs/rr", "second version");
 }
 
 static void test_append_reopen(void **state)
@@ -435,9 +503,10 @@ static void test_bad_keys(void **state)
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         struct driver_stat st;
         struct driver_writer *w = (struct driver_writer *)1;
-        int fd = -1;
+        struct driver_reader *rd = NULL;
         assert_int_equal(driver_stat(fx->d, bad[i], &st), BERR_INVALID);
-        assert_int_equal(driver_open_read(fx->d, bad[i], &fd, NULL), BERR_INVALID);
+        assert_int_equal(driver_reader_open(fx->d, bad[i], &rd), BERR_INVALID);
+        assert_null(rd);
         assert_int_equal(driver_writer_open(fx->d, bad[i], 0, &w), BERR_INVALID);
         assert_null(w);
         assert_int_equal(driver_remove(fx->d, bad[i]), BERR_INVALID);
@@ -526,15 +595,17 @@ static void test_large_close_reopen(void **state)
 static void test_read_survives_remove(void **state)
 {
     struct fixture *fx = *state;
-    int fd;
-    int64_t size;
+    struct driver_reader *rd;
+    size_t n;
     char buf[16] = {0};
     put(fx->d, "blobs/s", "still here");
-    assert_int_equal(driver_open_read(fx->d, "blobs/s", &fd, &size), 0);
+    assert_int_equal(driver_reader_open(fx->d, "blobs/s", &rd), 0);
     assert_int_equal(driver_remove(fx->d, "blobs/s"), 0);
-    assert_int_equal(read(fd, buf, sizeof(buf) - 1), 10);
+    assert_absent(fx->d, "blobs/s");
+    assert_int_equal(driver_reader_read_at(rd, 0, buf, sizeof(buf) - 1, &n), 0);
+    assert_int_equal(n, 10);
     assert_string_equal(buf, "still here");
-    close(fd);
+    driver_reader_free(rd);
 }
 
 static void test_mtime(void **state)
@@ -610,12 +681,12 @@ static void test_concurrent_writers(void **state)
 #define SEQ_PART2   "second part"
 #define SEQ_OLD     "an older object"
 
-/* open writer, append, append, commit, read back: 5 counted operations. */
+/* open writer, append, append, commit, open reader, read: 6 counted operations. */
 static int sequence(struct driver *d)
 {
     struct driver_writer *w;
-    int fd;
-    int64_t size;
+    struct driver_reader *rd;
+    size_t n;
     char buf[64];
     int rc = driver_writer_open(d, SEQ_STAGING, 0, &w);
     if (rc < 0)
@@ -630,18 +701,21 @@ static int sequence(struct driver *d)
     rc = driver_writer_commit(w, SEQ_DEST);
     if (rc < 0)
         return rc;
-    rc = driver_open_read(d, SEQ_DEST, &fd, &size);
+    rc = driver_reader_open(d, SEQ_DEST, &rd);
     if (rc < 0)
         return rc;
-    ssize_t n = read(fd, buf, sizeof(buf));
-    close(fd);
+    rc = driver_reader_read_at(rd, 0, buf, sizeof(buf), &n);
+    int64_t size = rd->size;
+    driver_reader_free(rd);
+    if (rc < 0)
+        return rc;
     assert_int_equal(n, size);
     assert_int_equal(size, strlen(SEQ_PART1 SEQ_PART2));
     assert_memory_equal(buf, SEQ_PART1 SEQ_PART2, (size_t)size);
     return 0;
 }
 
-#define SEQ_OPS    5
+#define SEQ_OPS    6
 #define SEQ_COMMIT 4
 
 static void test_faulty_counts(void **state)
@@ -739,6 +813,86 @@ static void test_faulty_other_ops(void **state)
     driver_free(f);
 }
 
+/* fs readers carry their file (for sendfile); taking it leaves the reader spent. */
+static void test_fs_reader_fd(void **state)
+{
+    struct fixture *fx = *state;
+    struct driver_reader *rd;
+    char buf[8] = {0};
+    size_t n;
+    put(fx->d, "blobs/fd", "by offset");
+    assert_int_equal(driver_reader_open(fx->d, "blobs/fd", &rd), 0);
+    assert_true(rd->fd >= 0);
+    int fd = driver_reader_take_fd(rd);
+    assert_true(fd >= 0);
+    assert_int_equal(driver_reader_take_fd(rd), -1);
+    assert_int_equal(driver_reader_read_at(rd, 0, buf, 2, &n), BERR_INTERNAL);
+    driver_reader_free(rd); /* does not close the fd taken */
+    assert_int_equal(pread(fd, buf, 6, 3), 6);
+    assert_string_equal(buf, "offset");
+    close(fd);
+}
+
+/* mem readers (and faulty ones, whatever they wrap) have no fd: read_at only. */
+static void reader_has_no_fd(struct driver *d)
+{
+    struct driver_reader *rd;
+    char buf[8] = {0};
+    put(d, "blobs/nofd", "no fd");
+    assert_int_equal(driver_reader_open(d, "blobs/nofd", &rd), 0);
+    assert_int_equal(rd->fd, -1);
+    assert_int_equal(driver_reader_take_fd(rd), -1);
+    assert_int_equal(driver_reader_read_full(rd, 3, buf, 2), 0);
+    assert_string_equal(buf, "fd");
+    driver_reader_free(rd);
+}
+
+static void test_reader_no_fd(void **state)
+{
+    (void)state;
+    static const enum kind kinds[] = {KIND_MEM, KIND_FAULTY_MEM};
+    for (size_t k = 0; k < 2; k++) {
+        char *dir;
+        struct driver *d = driver_make(kinds[k], &dir);
+        reader_has_no_fd(d);
+        driver_free(d);
+    }
+    char *dir;
+    struct driver *inner = driver_make(KIND_FS, &dir), *f;
+    assert_int_equal(driver_faulty_new(&f, inner, 0, 0), 0);
+    reader_has_no_fd(f);
+    driver_free(f);
+    rm_rf(dir);
+    free(dir);
+}
+
+/* A faulty reader counts every read and fails the Nth like any operation. */
+static void test_faulty_read_at(void **state)
+{
+    (void)state;
+    struct driver *inner, *f;
+    struct driver_reader *rd;
+    char buf[8];
+    size_t n = 99;
+    assert_int_equal(driver_mem_new(&inner), 0);
+    put(inner, "blobs/fr", "abc");
+    assert_int_equal(driver_faulty_new(&f, inner, 3, 0), 0);
+    assert_int_equal(driver_reader_open(f, "blobs/fr", &rd), 0);
+    assert_int_equal(driver_reader_read_at(rd, 0, buf, 1, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(driver_reader_read_at(rd, 1, buf, 2, &n), BERR_IO);
+    assert_non_null(strstr(berr_message(), "injected"));
+    assert_int_equal(driver_reader_read_at(rd, 1, buf, 2, &n), 0);
+    assert_int_equal(n, 2);
+    assert_memory_equal(buf, "bc", 2);
+    /* Reads past the end reach no driver and are not counted; free is not either. */
+    assert_int_equal(driver_reader_read_at(rd, 3, buf, 2, &n), 0);
+    assert_int_equal(n, 0);
+    driver_reader_free(rd);
+    assert_int_equal(driver_faulty_count(f), 4);
+    driver_free(f);
+}
+
 #define CONFORMANCE(setup)                                                                         \
     cmocka_unit_test_setup_teardown(test_missing, setup, teardown),                                \
         cmocka_unit_test_setup_teardown(test_write_commit_read, setup, teardown),                  \
@@ -753,12 +907,17 @@ static void test_faulty_other_ops(void **state)
         cmocka_unit_test_setup_teardown(test_large, setup, teardown),                              \
         cmocka_unit_test_setup_teardown(test_large_close_reopen, setup, teardown),                 \
         cmocka_unit_test_setup_teardown(test_read_survives_remove, setup, teardown),               \
+        cmocka_unit_test_setup_teardown(test_read_at, setup, teardown),                            \
+        cmocka_unit_test_setup_teardown(test_read_survives_replace, setup, teardown),              \
         cmocka_unit_test_setup_teardown(test_mtime, setup, teardown),                              \
         cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, teardown)
 
 int main(void)
 {
-    const struct CMUnitTest fs_tests[] = {CONFORMANCE(setup_fs)};
+    const struct CMUnitTest fs_tests[] = {
+        CONFORMANCE(setup_fs),
+        cmocka_unit_test_setup_teardown(test_fs_reader_fd, setup_fs, teardown),
+    };
     const struct CMUnitTest fs_named_tests[] = {
         cmocka_unit_test_setup_teardown(test_unnamed, setup_fs_named, teardown),
     };
@@ -766,7 +925,8 @@ int main(void)
     const struct CMUnitTest faulty_tests[] = {
         CONFORMANCE(setup_faulty_mem),           cmocka_unit_test(test_faulty_counts),
         cmocka_unit_test(test_faulty_nth),       cmocka_unit_test(test_faulty_close_keeps_bytes),
-        cmocka_unit_test(test_faulty_other_ops),
+        cmocka_unit_test(test_faulty_other_ops), cmocka_unit_test(test_reader_no_fd),
+        cmocka_unit_test(test_faulty_read_at),
     };
     int failed = 0;
     failed += cmocka_run_group_tests_name("driver_fs", fs_tests, NULL, NULL);

@@ -133,16 +133,17 @@ static void write_chunk(struct fixture *fx, const char *id, int64_t start, const
 static void assert_published(struct fixture *fx, const struct digest *d, const char *want)
 {
     int64_t size = -1;
-    int fd = -1;
+    struct driver_reader *rd = NULL;
     char buf[4096];
+    size_t n;
     assert_int_equal(meta_blob_get(fx->db, REPO, d, &size), 0);
     assert_int_equal(size, (int64_t)strlen(want));
-    assert_int_equal(blobstore_open_read(fx->bs, d, &fd, &size), 0);
-    assert_int_equal(size, (int64_t)strlen(want));
-    ssize_t n = read(fd, buf, sizeof(buf));
-    close(fd);
+    assert_int_equal(blobstore_open_read(fx->bs, d, &rd), 0);
+    assert_int_equal(rd->size, (int64_t)strlen(want));
+    assert_int_equal(driver_reader_read_at(rd, 0, buf, sizeof(buf), &n), 0);
+    driver_reader_free(rd);
     assert_int_equal(n, size);
-    assert_memory_equal(buf, want, (size_t)n);
+    assert_memory_equal(buf, want, n);
 }
 
 static void assert_not_published(struct fixture *fx, const struct digest *d)
