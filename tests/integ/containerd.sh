@@ -119,27 +119,12 @@ c() {
 
 # c_ok LABEL NAME ARGS...: one check that ctr succeeds; output in $T/ctr.out.
 c_ok() {
-    local label=$1 n=$2
-    shift 2
-    if c "$n" "$@" >"$T/ctr.out" 2>&1; then
-        ok "ctr $label"
-    else
-        fail "ctr $label: $(tail -n 3 "$T/ctr.out" | tr '\n' ' ')"
-        return 1
-    fi
+    run_ok "ctr $1" "$T/ctr.out" c "$2" "${@:3}"
 }
 
 # c_refused LABEL NAME ERE ARGS...: one check that ctr fails and says why (output matches ERE).
 c_refused() {
-    local label=$1 n=$2 re=$3
-    shift 3
-    if c "$n" "$@" >"$T/ctr.out" 2>&1; then
-        fail "ctr $label: succeeded"
-    elif grep -qiE "$re" "$T/ctr.out"; then
-        ok "ctr $label: refused ($(grep -oiE "$re" "$T/ctr.out" | head -n 1))"
-    else
-        fail "ctr $label: failed without /$re/: $(tail -n 2 "$T/ctr.out" | tr '\n' ' ')"
-    fi
+    run_refused "ctr $1" "$T/ctr.out" "$3" c "$2" "${@:4}"
 }
 
 # image_digest NAME REF: the target digest containerd NAME records for image REF.

@@ -121,27 +121,12 @@ pm() {
 
 # pm_ok LABEL STORE ARGS...: one check that podman succeeds; output in $T/pm.out.
 pm_ok() {
-    local label=$1 store=$2
-    shift 2
-    if pm "$store" "$@" >"$T/pm.out" 2>&1; then
-        ok "podman $label"
-    else
-        fail "podman $label: $(tail -n 3 "$T/pm.out" | tr '\n' ' ')"
-        return 1
-    fi
+    run_ok "podman $1" "$T/pm.out" pm "$2" "${@:3}"
 }
 
 # pm_refused LABEL STORE ERE ARGS...: one check that podman fails and says why (output matches ERE).
 pm_refused() {
-    local label=$1 store=$2 re=$3
-    shift 3
-    if pm "$store" "$@" >"$T/pm.out" 2>&1; then
-        fail "podman $label: succeeded"
-    elif grep -qiE "$re" "$T/pm.out"; then
-        ok "podman $label: refused ($(grep -oiE "$re" "$T/pm.out" | head -n 1))"
-    else
-        fail "podman $label: failed without /$re/: $(tail -n 2 "$T/pm.out" | tr '\n' ' ')"
-    fi
+    run_refused "podman $1" "$T/pm.out" "$3" pm "$2" "${@:4}"
 }
 
 # img STORE IMAGE GO_TEMPLATE: one field of `podman image inspect`.

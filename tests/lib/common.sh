@@ -72,6 +72,31 @@ skip() {
     printf 'skip %s\n' "$*"
 }
 
+# run_ok LABEL OUT CMD...: one check that CMD succeeds, its output in OUT (shown on failure).
+run_ok() {
+    local label=$1 out=$2
+    shift 2
+    if "$@" >"$out" 2>&1; then
+        ok "$label"
+    else
+        fail "$label: $(tail -n 3 "$out" | tr '\n' ' ')"
+        return 1
+    fi
+}
+
+# run_refused LABEL OUT ERE CMD...: one check that CMD fails and says why (its output matches ERE).
+run_refused() {
+    local label=$1 out=$2 re=$3
+    shift 3
+    if "$@" >"$out" 2>&1; then
+        fail "$label: succeeded"
+    elif grep -qiE "$re" "$out"; then
+        ok "$label: refused ($(grep -oiE "$re" "$out" | head -n 1))"
+    else
+        fail "$label: failed without /$re/: $(tail -n 2 "$out" | tr '\n' ' ')"
+    fi
+}
+
 # check LABEL CMD...: one check that passes when CMD succeeds.
 check() {
     local label=$1
