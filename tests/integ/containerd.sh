@@ -204,35 +204,6 @@ mounted_busybox() {
     return "$rc"
 }
 
-# jqf ARGS...: jq -e, quiet.
-jqf() {
-    jq -e "$@" >/dev/null 2>&1
-}
-
-# get_manifest REPO REF: GET the manifest into $BODY (copied to $T/m.json); true on 200 with a
-# Docker-Content-Digest equal to the body's digest. Sets MDIGEST to that digest.
-get_manifest() {
-    req GET "/v2/$1/manifests/$2" "${ACCEPT_ALL[@]}"
-    cp "$BODY" "$T/m.json"
-    MDIGEST=$(sha256_of "$BODY")
-    [ "$STATUS" = 200 ] && [ "$(hdr Docker-Content-Digest)" = "$MDIGEST" ]
-}
-
-# blobs_intact REPO MANIFEST_FILE: the config and every layer the manifest lists are served with the
-# size and digest it names, identical to the fixture's bytes.
-blobs_intact() {
-    local d s bad=
-    while read -r d s; do
-        req GET "/v2/$1/blobs/$d"
-        if [ "$STATUS" != 200 ] || [ "$(sha256_of "$BODY")" != "$d" ] || [ "$(file_size "$BODY")" != "$s" ] ||
-            ! cmp -s "$BODY" "$(fx_blob "$d")"; then
-            bad="$bad ${d:7:12}($STATUS)"
-        fi
-    done < <(jq -r '(.config, .layers[]) | "\(.digest) \(.size)"' "$2")
-    [ -z "$bad" ] || echo "blobs not intact:$bad" >&2
-    [ -z "$bad" ] && [ -n "$(jq -r '.layers[0].digest // empty' "$2")" ]
-}
-
 # log_mark: the number of lines in the server log now. log_since MARK ERE: matching lines after MARK.
 log_mark() {
     wc -l <"$SRV_LOG"
@@ -273,7 +244,7 @@ check "registry serves ctr/app:1.0 with the digest containerd reports ($PUSHED)"
     eval 'get_manifest ctr/app 1.0 && [ "$MDIGEST" = "$PUSHED" ] && [ "$PUSHED" = "$MULTI_MANIFEST" ]'
 cp "$T/m.json" "$T/app.json"
 check "manifest byte-identical to the fixture's" cmp -s "$T/app.json" "$(fx_blob "$MULTI_MANIFEST")"
-check "config and both layers served intact (size, digest, bytes)" blobs_intact ctr/app "$T/app.json"
+check "config and both layers served intact (size, digest, bytes)" blobs_intact ctr/app "$T/app.json" fx_blob
 req GET "/v2/ctr/app/blobs/$MULTI_LAYER1"
 gzip -dc <"$BODY" 2>/dev/null | tar -xOf - ./bin/busybox bin/busybox 2>/dev/null >"$T/busybox.out"
 check "layer 1 as served holds bin/busybox identical to $BUSYBOX" cmp -s "$T/busybox.out" "$BUSYBOX"
@@ -315,7 +286,7 @@ c_ok "push to ctr/app-copy:1.0 from the store that pulled ctr/app" B images push
     --http-dump "$REG/ctr/app-copy:1.0"
 cp "$T/ctr.out" "$T/copy-push.out"
 check "ctr/app-copy:1.0 has the same digest" eval 'get_manifest ctr/app-copy 1.0 && [ "$MDIGEST" = "$PUSHED" ]'
-check "ctr/app-copy serves every blob intact" blobs_intact ctr/app-copy "$T/app.json"
+check "ctr/app-copy serves every blob intact" blobs_intact ctr/app-copy "$T/app.json" fx_blob
 # containerd asks for a mount when its content carries the distribution-source label of the pull.
 n_ask=$(grep -cE 'POST /v2/ctr/app-copy/blobs/uploads/\?(mount=sha256:[0-9a-f]{64}&from=ctr(/|%2F)app|from=ctr(/|%2F)app&mount=sha256:[0-9a-f]{64}) ' \
     "$T/copy-push.out")
@@ -345,7 +316,7 @@ check "registry serves the index with the digest containerd reports ($INDEX_MANI
 cp "$T/m.json" "$T/index.json"
 bad=
 while read -r d; do
-    if ! get_manifest ctr/multi "$d" || [ "$MDIGEST" != "$d" ] || ! blobs_intact ctr/multi "$T/m.json"; then
+    if ! get_manifest ctr/multi "$d" || [ "$MDIGEST" != "$d" ] || ! blobs_intact ctr/multi "$T/m.json" fx_blob; then
         bad="$bad ${d:7:12}"
     fi
 done < <(jq -r '.manifests[].digest' "$T/index.json")

@@ -134,34 +134,6 @@ img() {
     pm "$1" image inspect --format "$3" "$2" 2>/dev/null
 }
 
-# jqf ARGS...: jq -e, quiet.
-jqf() {
-    jq -e "$@" >/dev/null 2>&1
-}
-
-# get_manifest REPO REF: GET the manifest into $BODY (copied to $T/m.json); true on 200 with a
-# Docker-Content-Digest equal to the body's digest. Sets MDIGEST to that digest.
-get_manifest() {
-    req GET "/v2/$1/manifests/$2" "${ACCEPT_ALL[@]}"
-    cp "$BODY" "$T/m.json"
-    MDIGEST=$(sha256_of "$BODY")
-    [ "$STATUS" = 200 ] && [ "$(hdr Docker-Content-Digest)" = "$MDIGEST" ]
-}
-
-# blobs_intact REPO MANIFEST_FILE: the config and every layer the manifest lists are served with the
-# size and digest it names. Names the bad ones on stderr.
-blobs_intact() {
-    local d s bad=
-    while read -r d s; do
-        req GET "/v2/$1/blobs/$d"
-        if [ "$STATUS" != 200 ] || [ "$(sha256_of "$BODY")" != "$d" ] || [ "$(file_size "$BODY")" != "$s" ]; then
-            bad="$bad ${d:7:12}($STATUS)"
-        fi
-    done < <(jq -r '(.config, .layers[]) | "\(.digest) \(.size)"' "$2")
-    [ -z "$bad" ] || echo "blobs not intact:$bad" >&2
-    [ -z "$bad" ] && [ -n "$(jq -r '.layers[0].digest // empty' "$2")" ]
-}
-
 # layer_file REPO MANIFEST_FILE N PATH: print file PATH of layer N (gzip or zstd) as served.
 layer_file() {
     local d

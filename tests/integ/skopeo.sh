@@ -44,11 +44,6 @@ same_blobs() {
     [ -z "$bad" ]
 }
 
-# jqf ARGS...: jq -e, quiet.
-jqf() {
-    jq -e "$@" >/dev/null 2>&1
-}
-
 # top_digest LAYOUT: digest of the first manifest in index.json.
 top_digest() {
     jq -r '.manifests[0].digest' "$1/index.json"

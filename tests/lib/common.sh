@@ -97,6 +97,36 @@ run_refused() {
     fi
 }
 
+# jqf ARGS...: jq -e, quiet.
+jqf() {
+    jq -e "$@" >/dev/null 2>&1
+}
+
+# get_manifest REPO REF: GET the manifest (with the suite's ACCEPT_ALL) into $BODY (copied to
+# $T/m.json); true on 200 with a Docker-Content-Digest equal to the body's digest. Sets MDIGEST.
+get_manifest() {
+    req GET "/v2/$1/manifests/$2" "${ACCEPT_ALL[@]}"
+    cp "$BODY" "$T/m.json"
+    MDIGEST=$(sha256_of "$BODY")
+    [ "$STATUS" = 200 ] && [ "$(hdr Docker-Content-Digest)" = "$MDIGEST" ]
+}
+
+# blobs_intact REPO MANIFEST_FILE [EXPECTED_FN]: the config and every layer the manifest lists are
+# served with the size and digest it names (and, with EXPECTED_FN, byte-identical to the file
+# `EXPECTED_FN DIGEST` prints). Names the bad ones on stderr.
+blobs_intact() {
+    local d s bad=
+    while read -r d s; do
+        req GET "/v2/$1/blobs/$d"
+        if [ "$STATUS" != 200 ] || [ "$(sha256_of "$BODY")" != "$d" ] || [ "$(file_size "$BODY")" != "$s" ] ||
+            { [ -n "${3:-}" ] && ! cmp -s "$BODY" "$("$3" "$d")"; }; then
+            bad="$bad ${d:7:12}($STATUS)"
+        fi
+    done < <(jq -r '(.config, .layers[]) | "\(.digest) \(.size)"' "$2")
+    [ -z "$bad" ] || echo "blobs not intact:$bad" >&2
+    [ -z "$bad" ] && [ -n "$(jq -r '.layers[0].digest // empty' "$2")" ]
+}
+
 # check LABEL CMD...: one check that passes when CMD succeeds.
 check() {
     local label=$1
