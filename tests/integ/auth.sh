@@ -69,33 +69,10 @@ RULES=(--auth.group 'devs: alice' --auth.rule '@devs team-a/** pull,push,delete'
 # start_auth [berthd args...]: berthd on a fresh data dir and free port prepared by _srv_prepare
 # (call it first: the args may use SRV_URL); ready when /v2/ answers (401 is an answer).
 start_auth() {
-    if [ ! -x "$BERTHD" ]; then
-        echo "berthd binary not found: $BERTHD" >&2
-        return 1
-    fi
-    echo "== start $BERTHD --listen $REG --data $SRV_DATA $*" >>"$SRV_LOG"
-    "$BERTHD" --listen "$REG" --data "$SRV_DATA" "$@" </dev/null >>"$SRV_LOG" 2>&1 &
-    SRV_PID=$!
-    track_pid "$SRV_PID"
-    local i=0 code
-    while [ "$i" -lt $((READY_TIMEOUT * 10)) ]; do
-        if ! proc_alive "$SRV_PID"; then
-            echo "berthd exited during start-up: $(tail -n 5 "$SRV_LOG")" >&2
-            return 1
-        fi
-        code=$(curl -s -o /dev/null --max-time 2 -w '%{http_code}' "$SRV_URL/v2/" 2>/dev/null)
-        case "$code" in 200 | 401) return 0 ;; esac
-        sleep 0.1
-        i=$((i + 1))
-    done
-    echo "berthd not ready after ${READY_TIMEOUT}s" >&2
-    return 1
+    READY_CODES="200 401"
+    launch_berthd "$@"
 }
 
-# jqq ARGS...: jq -e, quiet (for check).
-jqq() {
-    jq -e "$@" >/dev/null 2>&1
-}
 
 # b64url: base64url without padding of stdin. b64url_dec: the reverse.
 b64url() {
@@ -259,7 +236,7 @@ sk "login with a wrong password" fail login "${NOTLS[@]}" --authfile "$AF" -u al
     -p "$PW_WRONG" "$REG"
 sk "login alice" ok login "${NOTLS[@]}" --authfile "$AF" -u alice -p "$PW_ALICE" "$REG"
 check "skopeo auth file holds alice's entry for $REG" \
-    jqq --arg r "$REG" '.auths[$r].auth | length > 0' "$AF"
+    jqf --arg r "$REG" '.auths[$r].auth | length > 0' "$AF"
 sk "copy (alice, --authfile) to team-a/app:v1" ok copy -q --retry-times 0 --dest-tls-verify=false \
     --dest-authfile "$AF" "oci:$FX/single:latest" "docker://$REG/team-a/app:v1"
 req GET /v2/team-a/app/manifests/v1 "${ACCEPT[@]}" "${ADMIN[@]}"
@@ -430,9 +407,9 @@ ALICE_PUSH=$TOKEN
 HDR_JSON=$(printf '%s' "${TOKEN%%.*}" | b64url_dec)
 CLAIMS_JSON=$(printf '%s' "$TOKEN" | cut -d. -f2 | b64url_dec)
 KID=$(jq -r .kid <<<"$HDR_JSON")
-check "issued token header: ES256 with a kid" jqq '.alg == "ES256" and (.kid | length > 20)' \
+check "issued token header: ES256 with a kid" jqf '.alg == "ES256" and (.kid | length > 20)' \
     <<<"$HDR_JSON"
-check "issued token claims: iss, aud, sub, exp - iat = 300, access" jqq \
+check "issued token claims: iss, aud, sub, exp - iat = 300, access" jqf \
     --arg iss "$ISSUER" --arg aud "$SERVICE" '.iss == $iss and .aud == $aud and .sub == "alice" and
     .exp - .iat == 300 and .access == [{type: "repository", name: "team-a/app",
     actions: ["pull", "push"]}]' <<<"$CLAIMS_JSON"
@@ -463,7 +440,7 @@ get_token "service=$SERVICE&scope=repository:localhost:5000/team/app:pull,push&s
     "${ADMIN[@]}"
 check_json "scopes naming host:port parsed (split on the first and last ':')" \
     '.scope == "repository:localhost:5000/team/app:pull,push repository:127.0.0.1:5000/x/y:delete"'
-check "host:port scope: access claim names localhost:5000/team/app" jqq \
+check "host:port scope: access claim names localhost:5000/team/app" jqf \
     '.access[0].name == "localhost:5000/team/app" and .access[0].actions == ["pull","push"]' \
     <<<"$(printf '%s' "$TOKEN" | cut -d. -f2 | b64url_dec)"
 
@@ -798,7 +775,7 @@ start_auth --auth.mode token --auth.htpasswd "$HTP" --auth.token.realm "$SRV_URL
 get_token "service=berth&scope=repository:team-a/app:pull" "${ALICE[@]}"
 check_json "auth.issuer.ttl = 2m: expires_in 120" '.expires_in == 120'
 check "given RSA issuer key: RS256 tokens" \
-    jqq '.alg == "RS256"' <<<"$(printf '%s' "${TOKEN%%.*}" | b64url_dec)"
+    jqf '.alg == "RS256"' <<<"$(printf '%s' "${TOKEN%%.*}" | b64url_dec)"
 req GET /v2/team-a/app/tags/list -H "Authorization: Bearer $TOKEN"
 check_status 404 "RS256 token accepted (team-a/app does not exist here)"
 check "key file left unchanged" cmp -s "$EXT_KEY" "$T/own-issuer.key"

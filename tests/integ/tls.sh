@@ -75,23 +75,9 @@ start_tls() {
 
 # start_srv [berthd args...]: berthd on $REG (SRV_URL says http or https); ready when /v2/ answers.
 start_srv() {
-    echo "== start $BERTHD --listen $REG --data $SRV_DATA $*" >>"$SRV_LOG"
-    "$BERTHD" --listen "$REG" --data "$SRV_DATA" "$@" </dev/null >>"$SRV_LOG" 2>&1 &
-    SRV_PID=$!
-    track_pid "$SRV_PID"
-    local i=0 code
-    while [ "$i" -lt $((READY_TIMEOUT * 10)) ]; do
-        if ! proc_alive "$SRV_PID"; then
-            echo "berthd exited during start-up: $(tail -n 5 "$SRV_LOG")" >&2
-            return 1
-        fi
-        code=$(curl -s -o /dev/null --max-time 2 "${CA[@]}" -w '%{http_code}' "$SRV_URL/v2/" 2>/dev/null)
-        case "$code" in 200 | 401) return 0 ;; esac
-        sleep 0.1
-        i=$((i + 1))
-    done
-    echo "berthd not ready after ${READY_TIMEOUT}s" >&2
-    return 1
+    READY_CODES="200 401"
+    READY_CURL=("${CA[@]}")
+    launch_berthd "$@"
 }
 
 

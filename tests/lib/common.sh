@@ -360,7 +360,11 @@ free_port() {
     return 1
 }
 
-# wait_ready: poll /v2/ until 200 while the server process lives.
+# wait_ready: poll /v2/ until it answers one of READY_CODES (default 200; a suite whose server
+# asks for credentials sets "200 401") while the server process lives. READY_CURL: extra curl
+# arguments (a CA for https).
+READY_CODES="200"
+READY_CURL=()
 wait_ready() {
     local i=0 code
     while [ "$i" -lt $((READY_TIMEOUT * 10)) ]; do
@@ -369,8 +373,9 @@ wait_ready() {
             tail -n 20 "$SRV_LOG" >&2
             return 1
         fi
-        code=$(curl -s -o /dev/null --max-time 2 -w '%{http_code}' "${CREDS[@]}" "$SRV_URL/v2/" 2>/dev/null)
-        [ "$code" = 200 ] && return 0
+        code=$(curl -s -o /dev/null --max-time 2 -w '%{http_code}' "${READY_CURL[@]}" "${CREDS[@]}" \
+            "$SRV_URL/v2/" 2>/dev/null)
+        case " $READY_CODES " in *" $code "*) return 0 ;; esac
         sleep 0.1
         i=$((i + 1))
     done
@@ -395,6 +400,12 @@ _srv_prepare() {
 start_berthd() {
     _srv_prepare "${1:-}" "${2:-}" || return 1
     shift $(($# > 2 ? 2 : $#))
+    launch_berthd "$@"
+}
+
+# launch_berthd [berthd args...]: berthd on the prepared $REG / $SRV_DATA (SRV_URL says http or
+# https), logging to $SRV_LOG; returns once it is ready (wait_ready).
+launch_berthd() {
     if [ ! -x "$BERTHD" ]; then
         echo "berthd binary not found: $BERTHD (build it with make, or set BERTHD=...)" >&2
         return 1
