@@ -23,9 +23,10 @@ struct config_list {
 
 struct config {
     /* server */
-    char *listen;    /* comma-separated host:port list; "localhost:5000" = 127.0.0.1 + ::1 */
-    char *data_dir;  /* "" = platform default, resolved by config_load */
-    int64_t threads; /* HTTP worker threads */
+    char *listen;       /* comma-separated host:port list; "localhost:5000" = 127.0.0.1 + ::1 */
+    char *data_dir;     /* "" = platform default, resolved by config_load */
+    int64_t threads;    /* HTTP worker threads */
+    int64_t io_threads; /* pool threads that run the end of writing requests */
     int64_t max_connections;
     int64_t max_manifest;     /* bytes */
     int64_t shutdown_timeout; /* seconds */

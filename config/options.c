@@ -21,6 +21,8 @@ const struct option_def config_options[] = {
     {"storage.driver", "BERTH_STORAGE_DRIVER", OPT_STRING, OFF(storage_driver), "fs", 0, 0,
      "where blobs live: fs (under data) or mem (in memory, lost at exit; for tests)"},
     {"threads", "BERTH_THREADS", OPT_INT, OFF(threads), "4", 1, 256, "http worker threads"},
+    {"io-threads", "BERTH_IO_THREADS", OPT_INT, OFF(io_threads), "8", 1, 1000,
+     "threads that finish writes (fsync, commit) so http threads never wait on the disk"},
     {"max-connections", "BERTH_MAX_CONNECTIONS", OPT_INT, OFF(max_connections), "1024", 1, 65536,
      "concurrent client connections"},
     {"max-manifest", "BERTH_MAX_MANIFEST", OPT_SIZE, OFF(max_manifest), "4MiB", 4096, 64LL << 20,

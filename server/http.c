@@ -10,7 +10,10 @@
  * MHD also calls for aborted connections.
  *
  * One daemon per listen address (localhost = 127.0.0.1 and ::1), each with
- * its own epoll thread pool.
+ * its own epoll thread pool. The end of a request that writes (route_writes)
+ * waits for the disk, so it runs on the io pool (worker_defer): the
+ * connection is suspended meanwhile and resumed by the pool thread, and the
+ * HTTP thread goes on serving its other connections.
  */
 #include "server/http.h"
 
@@ -21,6 +24,7 @@
 #include "server/errmap.h"
 #include "server/respond.h"
 #include "server/routes.h"
+#include "server/worker.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -274,6 +278,7 @@ static void request_body(struct request *r, const char *data, size_t len)
 static void request_end(struct request *r)
 {
     int rc;
+    r->ended = 1;
     if (r->deferred_err) {
         berr_set(r->deferred_err, "%s", r->deferred_msg ? r->deferred_msg : "");
         fail(r, r->deferred_err);
@@ -284,6 +289,16 @@ static void request_end(struct request *r)
         fail(r, rc);
     else if (r->resp.status == 0)
         fail(r, berr_set(BERR_INTERNAL, "handler for %s gave no response", r->route->pattern));
+}
+
+/* On an io pool thread, while the connection is suspended: the request is
+ * ours alone until MHD_resume_connection hands it back. */
+static void request_end_deferred(void *arg)
+{
+    struct request *r = arg;
+    berr_clear();
+    request_end(r);
+    MHD_resume_connection(r->conn);
 }
 
 /* 1 when the client is already sending a body we have not read: answering
@@ -374,6 +389,16 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     }
     if (r->queued)
         return MHD_YES;
+    if (!r->resp.status && !r->ended && route_writes(r->route)) {
+        /* Suspended before the job is handed over: it may resume at once. */
+        MHD_suspend_connection(conn);
+        if (worker_defer(srv->worker, request_end_deferred, r) < 0) {
+            berr_clear(); /* the worker is stopping: do it here */
+            request_end(r);
+            MHD_resume_connection(conn);
+        }
+        return MHD_YES; /* called again once resumed, with the response ready */
+    }
     if (!r->resp.status)
         request_end(r);
     r->queued = 1;
@@ -557,8 +582,8 @@ int http_start(struct server *srv)
         return rc;
     struct http *h = xcalloc(1, sizeof(*h));
     srv->http = h;
-    unsigned flags =
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+                     MHD_USE_ERROR_LOG;
     if (*cfg->tls_cert) {
         if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
             return berr_set(BERR_CONFIG, "tls: this libmicrohttpd has no tls support");

@@ -300,17 +300,21 @@ static int serve(struct config *cfg)
     }
     recover_trash(srv);
     release_startup_memory(srv);
-    worker_prepare(); /* before the listeners start the first threads */
-    rc = http_start(srv);
+    worker_prepare(cfg); /* before the listeners start the first threads */
+    rc = worker_open(srv);
+    if (rc == 0)
+        rc = http_start(srv);
     if (rc < 0) {
         log_error("%s", berr_message());
         http_stop(srv);
+        worker_free(srv);
         server_free(srv);
         return 1;
     }
     http_log_addresses(srv);
     rc = worker_run(srv);
     http_stop(srv);
+    worker_free(srv);
     server_free(srv);
     return rc == 0 ? 0 : 1;
 }

@@ -65,6 +65,7 @@ struct request {
     int deferred_err;   /* error during the body, reported at the end */
     char *deferred_msg; /* its message (owned) */
     int skip_body;      /* discard the rest of the body */
+    int ended;          /* the end handler ran (or is running on the io pool) */
     int queued;         /* the response went to the HTTP layer */
     struct response resp;
 };

@@ -161,6 +161,12 @@ static int pattern_match(const char *pattern, const char *path, struct request *
     return 1;
 }
 
+int route_writes(const struct route *rt)
+{
+    return rt->method == M_POST || rt->method == M_PUT || rt->method == M_PATCH ||
+           rt->method == M_DELETE;
+}
+
 /* 1 when the table has an explicit HEAD row for this pattern. */
 static int has_head_route(const char *pattern)
 {

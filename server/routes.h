@@ -67,6 +67,9 @@ enum route_match_result route_match(struct request *r, char *allow, size_t allow
  * BERR_NAME_INVALID / BERR_DIGEST_INVALID / BERR_UNSUPPORTED /
  * BERR_TAG_INVALID / BERR_UPLOAD_UNKNOWN. */
 int route_validate(struct request *r);
+/* 1 when a route's handler may wait for the disk (its method writes: POST,
+ * PUT, PATCH, DELETE): the HTTP layer runs such a handler on the io pool. */
+int route_writes(const struct route *rt);
 /* Print the table as a markdown API table (docs/api.md). */
 void routes_print_doc(FILE *fp);
 /* "GET" etc. */

@@ -19,6 +19,7 @@
 struct auth;
 struct http;
 struct listcache;
+struct worker;
 
 struct server {
     const struct config *cfg;
@@ -29,6 +30,7 @@ struct server {
     struct auth *auth;       /* NULL when auth.mode = none */
     struct listcache *lists; /* rendered tag lists and catalog pages */
     struct http *http;
+    struct worker *worker; /* libuv loop and pool (server/worker.c) */
     atomic_long inflight;  /* requests between first callback and completion */
     atomic_ullong next_id; /* request ids for logs */
 };

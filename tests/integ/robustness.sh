@@ -50,8 +50,8 @@ fi
 
 # === idle footprint (berthd-only) =================================================================
 # After start-up berthd holds no SQLite connection (the start-up one is closed, its memory given
-# back) and runs the HTTP threads and the main thread only; online collections add one thread, not
-# libuv's default pool of four. RSS itself is left to tests/bench: shared-library pages make it vary
+# back) and runs the HTTP threads and the main thread only; libuv's pool (io-threads for the end of
+# writing requests + one for a collection) starts with the first write or collection, and no more. RSS itself is left to tests/bench: shared-library pages make it vary
 # by tens of KiB from one start to the next.
 if berthd_only "idle footprint: no database connection, no extra threads"; then
     # task_count: threads of the server.
@@ -65,13 +65,15 @@ if berthd_only "idle footprint: no database connection, no extra threads"; then
     else
         fail "berthd did not start for the idle footprint checks"
     fi
-    if start_berthd "" "" --threads 4 --gc.interval 1s; then
+    if start_berthd "" "" --threads 4 --io-threads 2 --gc.interval 1s; then
         for _ in $(seq 1 50); do
             [ "$(grep -c 'gc: deleted' "$SRV_LOG")" -ge 2 ] && break
             sleep 0.1
         done
-        check "after $(grep -c 'gc: deleted' "$SRV_LOG") online collections: $(task_count) threads <= 4 http + main + 1" \
-            test "$(task_count)" -le 6
+        req POST /v2/rb/threads/blobs/uploads/
+        check_status 202 "a write after the collections"
+        check "after $(grep -c 'gc: deleted' "$SRV_LOG") online collections and a write: $(task_count) threads = 4 http + main + 2 io + 1" \
+            test "$(task_count)" -eq 8
         check_clean_stop
     else
         fail "berthd did not start for the collector thread check"
