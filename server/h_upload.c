@@ -6,7 +6,8 @@
  * HTTP layer read straight to upload_write, which hashes and stages it. A
  * begin() callback runs at the headers so that a bad request (unknown
  * session, chunk out of order, bad digest) is answered before the body is
- * read. The upload handle hangs off the request; request_free releases it
+ * read; a mount waits for the end (it commits, so it runs on the io pool like
+ * every writing handler). The upload handle hangs off the request; request_free releases it
  * when a client disconnects mid-body (staged bytes of a session stay,
  * single-request uploads are discarded).
  */
@@ -90,29 +91,34 @@ int h_upload_data(struct request *r, const char *data, size_t len)
     return upload_write(r->upload, data, len);
 }
 
+/* A cross-repository mount (end-11): 1 when done (201 set), 0 when the blob
+ * cannot be mounted (the caller opens an ordinary session), or an error. */
+static int try_mount(struct request *r, const char *mount)
+{
+    struct digest d;
+    const char *from = request_query(r, "from");
+    if (digest_parse_cstr(&d, mount) < 0 || (from && !ref_name_valid(from, strlen(from))) ||
+        !authz_mount_allowed(r))
+        return 0;
+    int64_t size;
+    int rc = meta_blob_mount(r->srv->db, r->name, &d, from, r->srv->auth ? authz_can_pull : NULL, r,
+                             &size);
+    if (rc == 0) {
+        blob_created(r, &d);
+        return 1;
+    }
+    if (rc != BERR_BLOB_UNKNOWN)
+        return rc;
+    berr_clear();
+    return 0;
+}
+
 int h_upload_post_begin(struct request *r)
 {
-    const char *mount = request_query(r, "mount");
     const char *dg = request_query(r, "digest");
     int rc;
-    if (mount) {
-        struct digest d;
-        const char *from = request_query(r, "from");
-        if (digest_parse_cstr(&d, mount) < 0 || (from && !ref_name_valid(from, strlen(from))) ||
-            !authz_mount_allowed(r))
-            return 0; /* not mountable: an ordinary session (end-11) */
-        int64_t size;
-        rc = meta_blob_mount(r->srv->db, r->name, &d, from, r->srv->auth ? authz_can_pull : NULL, r,
-                             &size);
-        if (rc == 0) {
-            blob_created(r, &d);
-            return 0;
-        }
-        if (rc != BERR_BLOB_UNKNOWN)
-            return rc;
-        berr_clear();
-        return 0;
-    }
+    if (request_query(r, "mount"))
+        return 0; /* mounted in h_upload_post, on the io pool: it commits */
     if (dg) {
         rc = digest_parse_cstr(&r->digest, dg);
         if (rc < 0)
@@ -126,7 +132,12 @@ int h_upload_post_begin(struct request *r)
 int h_upload_post(struct request *r)
 {
     int rc;
-    if (r->upload) {
+    const char *mount = request_query(r, "mount");
+    if (mount) {
+        rc = try_mount(r, mount);
+        if (rc != 0)
+            return rc < 0 ? rc : 0;
+    } else if (r->upload) {
         struct upload *u = r->upload;
         r->upload = NULL;
         rc = upload_finish(u, &r->digest, -1);
