@@ -15,6 +15,11 @@
  *   PATCH + body               -> 202 Location (appends)
  *   PUT ...?digest=D [+ body]  -> 201 (appends, then commits as above)
  *   PUT .../manifests/...      -> 201 (body written, fsync'd, renamed: a durable small write)
+ *   GET .../blobs/D            -> 200, the committed blob D (uploads over 1 MiB are remembered)
+ *                                 copied from the page cache with pread + send through a 2 MiB
+ *                                 buffer, or with sendfile (2 MiB per call) when the path has
+ *                                 "via=sendfile": the two ways any registry can serve a stored
+ *                                 file, and so the pull bound
  *   GET /v2/                   -> 200
  * A digest mismatch answers 400. Content-Length bodies only.
  *
@@ -37,10 +42,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
-#define BUF (256 * 1024)
+#define BUF        (256 * 1024)
+#define SEND_BLOCK (2 * 1024 * 1024)
+#define MAX_KEPT   64 /* committed blobs over KEEP_MIN bytes that GET can serve */
+#define KEEP_MIN   (1024 * 1024)
 
 static const char *g_dir;
 static int g_dirfd;
@@ -49,8 +59,37 @@ static atomic_long g_seq;
 struct upload {
     int fd;
     long n;
+    long long size;
     EVP_MD_CTX *md;
 };
+
+/* Committed blobs GET can serve: digest -> blob.N (the most recent MAX_KEPT). */
+static pthread_mutex_t g_kept_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    char digest[72];
+    long n;
+} g_kept[MAX_KEPT];
+static int g_nkept;
+
+static void keep_blob(const char *digest, long n)
+{
+    pthread_mutex_lock(&g_kept_lock);
+    int i = g_nkept < MAX_KEPT ? g_nkept++ : (int)(n % MAX_KEPT);
+    snprintf(g_kept[i].digest, sizeof(g_kept[i].digest), "%s", digest);
+    g_kept[i].n = n;
+    pthread_mutex_unlock(&g_kept_lock);
+}
+
+static long kept_blob(const char *digest)
+{
+    long n = -1;
+    pthread_mutex_lock(&g_kept_lock);
+    for (int i = 0; i < g_nkept; i++)
+        if (strncmp(g_kept[i].digest, digest, 71) == 0)
+            n = g_kept[i].n;
+    pthread_mutex_unlock(&g_kept_lock);
+    return n;
+}
 
 static void die(const char *what)
 {
@@ -77,6 +116,7 @@ static int upload_open(struct upload *u)
 {
     char name[64];
     u->n = atomic_fetch_add(&g_seq, 1);
+    u->size = 0;
     snprintf(name, sizeof(name), "tmp.%ld", u->n);
     u->fd = openat(g_dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     u->md = EVP_MD_CTX_new();
@@ -89,6 +129,7 @@ static int upload_append(struct upload *u, const char *p, size_t len)
 {
     if (EVP_DigestUpdate(u->md, p, len) != 1)
         return -1;
+    u->size += (long long)len;
     while (len) {
         ssize_t w = write(u->fd, p, len);
         if (w < 0) {
@@ -134,6 +175,8 @@ static int upload_commit(struct upload *u, const char *want)
         rc = -1;
     if (rc != 0)
         unlinkat(g_dirfd, from, 0);
+    else if (u->size > KEEP_MIN)
+        keep_blob(hex, u->n);
     upload_drop(u);
     return rc;
 }
@@ -151,6 +194,41 @@ static const char *header(const char *h, const char *name)
         }
     }
     return NULL;
+}
+
+/* Send blob.N whole: pread + send through a 2 MiB buffer, or sendfile. */
+static int send_blob(int fd, long n, int via_sendfile)
+{
+    char name[64], head[256];
+    snprintf(name, sizeof(name), "blob.%ld", n);
+    int bfd = openat(g_dirfd, name, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (bfd < 0 || fstat(bfd, &st) < 0)
+        return -1;
+    int hl = snprintf(head, sizeof(head),
+                      "HTTP/1.1 200 OK\r\nDocker-Distribution-API-Version: registry/2.0\r\n"
+                      "Content-Type: application/octet-stream\r\nContent-Length: %lld\r\n\r\n",
+                      (long long)st.st_size);
+    int rc = send_all(fd, head, (size_t)hl);
+    off_t off = 0;
+    char *block = via_sendfile ? NULL : malloc(SEND_BLOCK);
+    while (rc == 0 && off < st.st_size) {
+        ssize_t k;
+        if (via_sendfile) {
+            k = sendfile(fd, bfd, &off, SEND_BLOCK);
+        } else {
+            k = pread(bfd, block, SEND_BLOCK, off);
+            if (k > 0 && send_all(fd, block, (size_t)k) < 0)
+                k = -1;
+            if (k > 0)
+                off += k;
+        }
+        if (k <= 0)
+            rc = -1;
+    }
+    free(block);
+    close(bfd);
+    return rc;
 }
 
 static void *serve(void *arg)
@@ -208,7 +286,17 @@ static void *serve(void *arg)
         }
         int n;
         const char *api = "Docker-Distribution-API-Version: registry/2.0\r\n";
-        if ((is_post && dg) || is_put) {
+        const char *blob = strstr(path, "/blobs/sha256:");
+        if (strcmp(method, "GET") == 0 && blob) {
+            long kept = kept_blob(blob + 7);
+            if (kept >= 0) {
+                if (send_blob(fd, kept, strstr(path, "via=sendfile") != NULL) < 0)
+                    goto out;
+                continue;
+            }
+            n = snprintf(resp, sizeof(resp),
+                         "HTTP/1.1 404 Not Found\r\n%sContent-Length: 0\r\n\r\n", api);
+        } else if ((is_post && dg) || is_put) {
             int rc = upload_commit(&u, is_manifest ? NULL : want);
             if (rc < 0)
                 goto out;
