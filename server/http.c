@@ -10,10 +10,10 @@
  * MHD also calls for aborted connections.
  *
  * One daemon per listen address (localhost = 127.0.0.1 and ::1), each with
- * its own epoll thread pool. The end of a request that writes (route_writes)
- * waits for the disk, so it runs on the io pool (worker_defer): the
- * connection is suspended meanwhile and resumed by the pool thread, and the
- * HTTP thread goes on serving its other connections.
+ * its own epoll thread pool; --threads is split between them. The end of a request that writes
+ * (route_writes) waits for the disk, so it runs on the io pool (worker_defer): the connection is
+ * suspended meanwhile and resumed by the pool thread, and the HTTP thread goes on serving its other
+ * connections.
  */
 #include "server/http.h"
 
@@ -596,6 +596,8 @@ int http_start(struct server *srv)
     }
     int bound = 0;
     for (int i = 0; i < n; i++) {
+        /* cfg->threads is the total: split over the addresses, at least one each */
+        unsigned threads = (unsigned)(cfg->threads / n + (i < cfg->threads % n));
         unsigned f = flags | (addrs[i].sa.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
         struct MHD_OptionItem tls_opts[] = {
             {h->tls_cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, h->tls_cert},
@@ -607,7 +609,7 @@ int http_start(struct server *srv)
         mhd_last[0] = '\0';
         struct MHD_Daemon *d = MHD_start_daemon(
             f, 0, NULL, NULL, on_access, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-            MHD_OPTION_SOCK_ADDR, &addrs[i].sa, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads,
+            MHD_OPTION_SOCK_ADDR, &addrs[i].sa, MHD_OPTION_THREAD_POOL_SIZE, threads ? threads : 1,
             MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_CONNECTION_LIMIT,
             (unsigned)cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
             (unsigned)cfg->idle_timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT,

@@ -65,6 +65,14 @@ if berthd_only "idle footprint: no database connection, no extra threads"; then
     else
         fail "berthd did not start for the idle footprint checks"
     fi
+    # --threads is the total over the listen addresses: localhost is two daemons of two threads.
+    if _srv_prepare "" "" && launch_berthd --threads 4 --gc.enabled false --listen "localhost:$SRV_PORT"; then
+        check "idle on localhost (127.0.0.1 + ::1): 2 + 2 http threads + main = $(task_count) threads" \
+            test "$(task_count)" = 5
+        check_clean_stop
+    else
+        fail "berthd did not start on localhost for the thread split check"
+    fi
     if start_berthd "" "" --threads 4 --io-threads 2 --gc.interval 1s; then
         for _ in $(seq 1 50); do
             [ "$(grep -c 'gc: deleted' "$SRV_LOG")" -ge 2 ] && break
