@@ -300,7 +300,7 @@ static int serve(struct config *cfg)
     }
     recover_trash(srv);
     release_startup_memory(srv);
-    worker_prepare(cfg); /* before the listeners start the first threads */
+    worker_prepare(); /* before the listeners start the first threads */
     rc = worker_open(srv);
     if (rc == 0)
         rc = http_start(srv);

@@ -10,18 +10,20 @@
 
 typedef void (*worker_fn)(void *arg);
 
-/* Size libuv's thread pool for berthd: cfg->io_threads for deferred calls
- * plus one for a collection, unless UV_THREADPOOL_SIZE is set. Call before
- * any thread starts: it changes the environment. */
-void worker_prepare(const struct config *cfg);
+/* Size libuv's thread pool for berthd (one thread: collections never
+ * overlap), unless UV_THREADPOOL_SIZE is set. Call before any thread starts:
+ * it changes the environment. */
+void worker_prepare(void);
 
-/* Create the loop and sets srv->worker; worker_defer works from then on
- * (jobs wait for worker_run). Returns 0 or BERR_IO. */
+/* Create the loop and the (empty) io pool, set srv->worker; worker_defer
+ * works from then on. Returns 0 or BERR_IO. */
 int worker_open(struct server *srv);
 
-/* Run run(arg) on a pool thread, soon. Callable from any thread. Returns 0,
- * or BERR_BUSY once the worker is stopping: the caller must then do the
- * work itself. A job handed over is always run, shutdown included. */
+/* Run run(arg) on an io thread (cfg->io_threads at most, started on
+ * demand), soon. Callable from any thread. Returns 0, or BERR_BUSY once the
+ * worker is stopping (or no io thread could be started): the caller must
+ * then do the work itself. A job handed over always runs, shutdown
+ * included. */
 int worker_defer(struct worker *w, worker_fn run, void *arg);
 
 /* Run until SIGTERM/SIGINT, then drain: stop accepting, wait for in-flight

@@ -50,8 +50,8 @@ fi
 
 # === idle footprint (berthd-only) =================================================================
 # After start-up berthd holds no SQLite connection (the start-up one is closed, its memory given
-# back) and runs the HTTP threads and the main thread only; libuv's pool (io-threads for the end of
-# writing requests + one for a collection) starts with the first write or collection, and no more. RSS itself is left to tests/bench: shared-library pages make it vary
+# back) and runs the HTTP threads and the main thread only; a collection adds libuv's pool of one
+# thread, the first write one io thread, and a burst of writes no more than --io-threads. RSS itself is left to tests/bench: shared-library pages make it vary
 # by tens of KiB from one start to the next.
 if berthd_only "idle footprint: no database connection, no extra threads"; then
     # task_count: threads of the server.
@@ -80,8 +80,16 @@ if berthd_only "idle footprint: no database connection, no extra threads"; then
         done
         req POST /v2/rb/threads/blobs/uploads/
         check_status 202 "a write after the collections"
-        check "after $(grep -c 'gc: deleted' "$SRV_LOG") online collections and a write: $(task_count) threads = 4 http + main + 2 io + 1" \
-            test "$(task_count)" -eq 8
+        check "after $(grep -c 'gc: deleted' "$SRV_LOG") online collections and a write: $(task_count) threads = 4 http + main + 1 gc + 1 io" \
+            test "$(task_count)" -eq 7
+        burst=()
+        for _ in $(seq 1 16); do
+            curl -s -o /dev/null -X POST "$SRV_URL/v2/rb/threads/blobs/uploads/" &
+            burst+=($!)
+        done
+        wait "${burst[@]}"
+        check "after 16 parallel writes: $(task_count) threads <= 4 http + main + 1 gc + 2 io (--io-threads 2)" \
+            test "$(task_count)" -le 8
         check_clean_stop
     else
         fail "berthd did not start for the collector thread check"

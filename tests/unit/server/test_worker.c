@@ -5,6 +5,8 @@
  * returns only after every one of them ran; once the worker stopped,
  * worker_defer refuses (BERR_BUSY) so the caller does the work itself.
  *
+ * At most io-threads threads run them.
+ *
  * The server here has a config and nothing else: the loop's timers (upload
  * sweep every hour, collections off) never fire within a test, and the
  * drain finds no request in flight. SIGTERM stops the loop as in berthd.
@@ -78,7 +80,7 @@ static int setup(void **state)
     if (!f || config_load(&f->cfg, 6, argv) < 0)
         return -1;
     f->srv.cfg = &f->cfg;
-    worker_prepare(&f->cfg);
+    worker_prepare();
     if (worker_open(&f->srv) < 0)
         return -1;
     *state = f;
@@ -167,6 +169,17 @@ static void test_jobs_run_on_pool(void **state)
         for (int t = 0; t < SUBMITTERS; t++)
             assert_int_not_equal(f->recs[i].ran_on, f->submitter_tids[t]);
     }
+    /* --io-threads 2: never more than two threads ran them */
+    pid_t seen[JOBS];
+    int nseen = 0;
+    for (int i = 0; i < JOBS; i++) {
+        int k = 0;
+        while (k < nseen && seen[k] != f->recs[i].ran_on)
+            k++;
+        if (k == nseen)
+            seen[nseen++] = f->recs[i].ran_on;
+    }
+    assert_in_range(nseen, 1, 2);
     stop_loop(f);
     assert_true(all_ran(f)); /* and none ran twice */
 }
