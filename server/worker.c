@@ -230,10 +230,10 @@ int worker_defer(struct worker *w, worker_fn run, void *arg)
         uv_thread_create(&w->io_tids[w->io_threads], io_main, w) == 0)
         w->io_threads++;
     if (w->io_closed || w->io_threads == 0) {
+        const char *why = w->io_closed ? "the io pool is stopping" : "cannot start an io thread";
         uv_mutex_unlock(&w->io_lock);
         free(job);
-        return berr_set(BERR_BUSY,
-                        w->io_closed ? "the io pool is stopping" : "cannot start an io thread");
+        return berr_set(BERR_BUSY, "%s", why);
     }
     if (w->io_tail)
         w->io_tail->next = job;
