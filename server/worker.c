@@ -14,8 +14,9 @@
  * It is libuv threads, a mutex and a condition variable, fed directly by the
  * HTTP threads: libuv's own pool takes work only from its loop thread
  * (uv_queue_work is not thread-safe), and the hop through the loop (wake it,
- * queue, wake it again for the done callback) cost 10-25 % more CPU per
- * manifest PUT and ~15 % fewer PUTs/s from 8 clients on a 2-core machine.
+ * queue, wake it again for the done callback) cost ~10 % more CPU per
+ * manifest PUT and ~9 % fewer PUTs/s from 8 clients on a 2-core machine
+ * (docs/benchmarks.md).
  * Threads start on demand, one when a job finds none idle, up to io-threads;
  * each keeps the SQLite connection its jobs open (metadb: one per thread).
  * Jobs are never dropped: at shutdown worker_run returns only after every job
